@@ -1,0 +1,67 @@
+"""debugtrace: capture whole debugging sessions, validate each fix in a sandbox, grade the reasoning.
+
+The public API is what ``__all__`` lists. Names load on first use, so ``import debugtrace`` stays
+cheap (no database, container or LLM library is imported until a backend is used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from .collector import Collector
+    from .config import Limits, Settings
+    from .errors import DebugtraceError, InvalidTrace, StorageError, TraceNotFound, UnknownBackend
+    from .ingest import parse_events, parse_trace
+    from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
+    from .recorder import Recorder
+    from .results import EditResult, Grade, Stage, TraceResult, Validation
+    from .storage import Storage, TracePage, TraceQuery, TraceSummary
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Collector": "collector",
+    "Recorder": "recorder",
+    "Settings": "config",
+    "Limits": "config",
+    "Trace": "model",
+    "Event": "model",
+    "ReasoningEvent": "model",
+    "CommandEvent": "model",
+    "EditEvent": "model",
+    "TraceResult": "results",
+    "Stage": "results",
+    "EditResult": "results",
+    "Validation": "results",
+    "Grade": "results",
+    "Storage": "storage",
+    "TraceQuery": "storage",
+    "TracePage": "storage",
+    "TraceSummary": "storage",
+    "parse_trace": "ingest",
+    "parse_events": "ingest",
+    "DebugtraceError": "errors",
+    "InvalidTrace": "errors",
+    "StorageError": "errors",
+    "TraceNotFound": "errors",
+    "UnknownBackend": "errors",
+}
+
+__all__ = ["__version__", "hookimpl", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'debugtrace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

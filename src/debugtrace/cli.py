@@ -1,0 +1,280 @@
+"""The ``debugtrace`` command: a thin layer over :class:`debugtrace.Collector`.
+
+Bad input prints one line saying what is wrong and where, and exits 2; a failing backend (database
+unreachable, ...) exits 1. Heavy modules are imported inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from .collector import Collector
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CLIError(Exception):
+    """A message for the user and the exit code to leave with."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # Same one-line shape as every other bad-input message, and the usual exit code 2.
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _read_input(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CLIError(f"{path}: cannot read it ({exc})") from None
+
+
+def _collector(args: argparse.Namespace) -> Collector:
+    from .collector import Collector
+
+    return Collector(database_url=args.database_url)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    text = _read_input(args.file)
+    with _collector(args) as c:
+        trace = c.submit(text, finalize=args.finalize)
+        print(f"stored trace with {len(trace.events)} events", file=sys.stderr)
+        print(trace.id)
+    return EXIT_OK
+
+
+def cmd_events_add(args: argparse.Namespace) -> int:
+    text = _read_input(args.file)
+    with _collector(args) as c:
+        stored = c.add_events(args.trace_id, text)
+    seqs = [e.seq for e in stored]
+    span = f"{seqs[0]}..{seqs[-1]}" if seqs else "none"
+    print(f"added {len(stored)} events to {args.trace_id} (seq {span})")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _collector(args) as c:
+        trace = c.get(args.trace_id)
+    if args.json:
+        sys.stdout.write(trace.model_dump_json(indent=2) + "\n")
+    else:
+        from .render import render_trace
+
+        sys.stdout.write(render_trace(trace, full=args.full))
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _collector(args) as c:
+        page = c.traces(
+            developer_id=args.developer,
+            repo_url=args.repo,
+            status=args.status,
+            limit=args.limit,
+            cursor=args.cursor,
+        )
+    if args.json:
+        sys.stdout.write(page.model_dump_json(indent=2) + "\n")
+        return EXIT_OK
+    from .render import render_page
+
+    sys.stdout.write(render_page(page))
+    return EXIT_OK
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    with _collector(args) as c:
+        trace = c.finalize(args.trace_id)
+    from .render import render_result
+
+    sys.stdout.write(render_result(trace))
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .plugins import Plugins
+
+    plugins = Plugins(Settings())
+    rows = []
+    for kind in ("storage", "sandbox", "grader"):
+        for info in plugins.backends(kind).values():  # type: ignore[arg-type]
+            missing = info.missing()
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": info.name,
+                    "package": info.package(),
+                    "installed": not missing,
+                    "missing": missing,
+                    "install_hint": info.install_hint,
+                    "description": info.description,
+                }
+            )
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    for r in rows:
+        state = "ok" if r["installed"] else f"missing {', '.join(r['missing'])}"
+        print(f"{r['kind']:<8} {r['name']:<12} {r['package']:<22} {state:<12} {r['description']}")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from pydantic import TypeAdapter
+
+    from .model import Event, Trace
+
+    target: Any = Trace if args.what == "trace" else TypeAdapter(list[Event])
+    _print_json(target.json_schema() if args.what == "events" else target.model_json_schema())
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .sql.engine import make_engine
+    from .sql.migrate import upgrade
+
+    settings = Settings()
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
+    engine = make_engine(settings.sqlalchemy_url())
+    try:
+        before, after = upgrade(engine, args.revision)
+    finally:
+        engine.dispose()
+    print(f"database at revision {after} (was {before or 'empty'})")
+    return EXIT_OK
+
+
+# -- wiring -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every ``debugtrace`` subcommand."""
+    p = _Parser(
+        prog="debugtrace",
+        description="Capture debugging sessions, validate fixes in a sandbox, grade the reasoning.",
+    )
+    p.add_argument("--version", action="version", version="debugtrace 0.1.0")
+    p.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="SQLAlchemy URL of the store (default: $DEBUGTRACE_DATABASE_URL or a SQLite file)",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(func=fn)
+        return sp
+
+    sp = add("submit", cmd_submit, "store a trace from a JSON file (or - for stdin); prints its id")
+    sp.add_argument("file", metavar="FILE|-")
+    sp.add_argument(
+        "--finalize",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="run the finalize pipeline after storing",
+    )
+
+    sp = add("show", cmd_show, "show a stored trace as a timeline (or --json)")
+    sp.add_argument("trace_id", metavar="ID")
+    sp.add_argument("--json", action="store_true", help="the full stored document as JSON")
+    sp.add_argument("--full", action="store_true", help="do not shorten outputs and diffs")
+
+    sp = add("list", cmd_list, "list stored traces, newest first")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--developer", metavar="ID")
+    sp.add_argument("--repo", metavar="URL")
+    sp.add_argument("--status", choices=["open", "queued", "finalizing", "finalized"])
+    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--cursor", help="next_cursor of the previous page")
+
+    ev = sub.add_parser("events", help="work with the events of a trace")
+    ev_sub = ev.add_subparsers(dest="events_command", metavar="ACTION", parser_class=_Parser)
+    ev_sub.required = True
+    sp = ev_sub.add_parser("add", help="append events from a JSON file (a list or {events: [...]})")
+    sp.add_argument("trace_id", metavar="ID")
+    sp.add_argument("file", metavar="FILE|-")
+    sp.set_defaults(func=cmd_events_add)
+
+    sp = add("finalize", cmd_finalize, "validate the fix of a stored trace and grade it")
+    sp.add_argument("trace_id", metavar="ID")
+
+    sp = add("plugins", cmd_plugins, "list storage, sandbox and grader backends")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("schema", cmd_schema, "print the JSON Schema of a trace (or of an event list)")
+    sp.add_argument("what", nargs="?", choices=["trace", "events"], default="trace")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    db_sub.required = True
+    sp = db_sub.add_parser("upgrade", help="migrate the database schema (creates it if new)")
+    sp.add_argument("revision", nargs="?", default="head")
+    sp.set_defaults(func=cmd_db_upgrade)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 a backend failed, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    from .errors import DebugtraceError, InvalidTrace, StorageError, TraceNotFound, UnknownBackend
+
+    try:
+        code: int = args.func(args)
+        return code
+    except CLIError as exc:
+        _fail(str(exc))
+        return exc.code
+    except InvalidTrace as exc:
+        _fail(f"invalid input: {exc}")
+        return EXIT_USAGE
+    except (TraceNotFound, UnknownBackend) as exc:
+        _fail(str(exc))
+        return EXIT_USAGE
+    except StorageError as exc:
+        _fail(f"{exc} (check --database-url / DEBUGTRACE_DATABASE_URL)")
+        return EXIT_FAILED
+    except DebugtraceError as exc:
+        _fail(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

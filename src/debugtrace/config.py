@@ -1,0 +1,91 @@
+"""One settings object for the whole library: ``DEBUGTRACE_*`` environment variables and ``.env``.
+
+Front ends build a :class:`Settings` once and pass it down; tests inject their own instance instead of
+touching the environment. The table in ``docs/configuration.md`` is generated from this class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Limits", "Settings", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (``~/.local/share/debugtrace`` on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_data_path("debugtrace", appauthor=False)
+
+
+class Limits(BaseSettings):
+    """Size limits on untrusted input; each breach is refused with the field and the limit."""
+
+    model_config = SettingsConfigDict(env_prefix="DEBUGTRACE_", extra="ignore", frozen=True)
+
+    max_events_per_request: int = Field(1000, ge=1, description="Events accepted in one request.")
+    max_events_per_trace: int = Field(100_000, ge=1, description="Events one trace may hold.")
+    max_text_bytes: int = Field(
+        256 * 1024, ge=1, description="Reasoning text, bug description and other free text (bytes)."
+    )
+    max_output_bytes: int = Field(
+        1024 * 1024, ge=1, description="Output of one command event (UTF-8 bytes)."
+    )
+    max_diff_bytes: int = Field(1024 * 1024, ge=1, description="Diff of one edit event (bytes).")
+    max_field_bytes: int = Field(
+        4096, ge=1, description="Short fields: ids, URLs, file paths, command lines (bytes)."
+    )
+    max_details_bytes: int = Field(
+        64 * 1024, ge=1, description="Extra keys kept inside one event's `details` (JSON bytes)."
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob debugtrace reads; field ``foo`` is the environment variable ``DEBUGTRACE_FOO``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DEBUGTRACE_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store; unset = a SQLite file in the data directory. "
+        "`postgresql://...` uses psycopg 3 (extra `postgres`).",
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded database and caches live (platformdirs user data dir).",
+    )
+    storage: str = Field("sql", description="Storage backend by name (`debugtrace plugins`).")
+    sandbox: str = Field(
+        "auto", description="Sandbox backend: `auto` (docker when an engine answers, else local)."
+    )
+    grader: str | None = Field(
+        None, description="Grader(s), comma-separated; unset = `openai` with a key, else heuristic."
+    )
+    load_plugins: str | None = Field(
+        None, description="Comma-separated entry-point plugin names to load; unset = all installed."
+    )
+    disable_plugins: str = Field("", description="Comma-separated plugin names not to load.")
+    allow_local_repos: bool = Field(
+        False, description="Allow `repo_url` to be a local path or file:// URL (never on a server)."
+    )
+    limits: Limits = Field(default_factory=Limits, description="Input size limits (see below).")
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL to open, with the embedded SQLite default and the psycopg 3 driver."""
+        url = self.database_url
+        if not url:
+            return f"sqlite:///{self.data_dir / 'debugtrace.db'}"
+        # A bare postgresql:// URL would make SQLAlchemy look for psycopg2; we ship psycopg 3.
+        for bare in ("postgresql://", "postgres://"):
+            if url.startswith(bare):
+                return "postgresql+psycopg://" + url[len(bare) :]
+        return url
+
+    def names(self, value: str | None) -> list[str]:
+        """Split a comma-separated setting into clean names."""
+        return [n.strip() for n in (value or "").split(",") if n.strip()]

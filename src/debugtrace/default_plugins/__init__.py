@@ -1,0 +1,1 @@
+"""Built-in backends, each an ordinary plugin module registered like any third-party one."""

@@ -1,0 +1,79 @@
+"""Every pluggy hook debugtrace calls. Plugins implement them with :data:`debugtrace.hookimpl`.
+
+Built-in backends (``debugtrace.default_plugins``) implement these exactly like third-party plugins,
+which are found through the entry-point group ``debugtrace``. Hooks may grow keyword arguments over
+time; pluggy passes an implementation only the arguments it names, so old plugins keep working.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .model import Event, Trace
+    from .registry import Register
+
+PROJECT = "debugtrace"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_storage(register: Register) -> None:
+    """Register storage backends.
+
+    Called once, the first time a storage backend is looked up by name (``DEBUGTRACE_STORAGE``).
+    Call ``register(name, factory, requires=(...), description=..., install_hint=...)`` for each
+    backend; ``factory(settings)`` must return a :class:`debugtrace.storage.Storage` and should import
+    its heavy dependencies only when called. ``requires`` names the importable modules it needs, so
+    ``debugtrace plugins`` can say whether they are installed. Returns nothing.
+    """
+
+
+@hookspec
+def register_sandboxes(register: Register) -> None:
+    """Register sandbox backends (where the tests of a trace run).
+
+    Called once, the first time a sandbox is looked up by name (``DEBUGTRACE_SANDBOX``). Same
+    ``register`` signature as :func:`register_storage`; ``factory(settings)`` returns a
+    ``debugtrace.sandbox.Sandbox``. Returns nothing.
+    """
+
+
+@hookspec
+def register_graders(register: Register) -> None:
+    """Register graders (what scores the debugging quality of a trace).
+
+    Called once, the first time a grader is looked up by name (``DEBUGTRACE_GRADER``). Same
+    ``register`` signature as :func:`register_storage`; ``factory(settings)`` returns a
+    ``debugtrace.grader.Grader``. Returns nothing.
+    """
+
+
+@hookspec
+def trace_submitted(trace: Trace) -> None:
+    """Notification: a new trace was stored.
+
+    Called after the trace and its events are committed, with the stored trace (``id`` and event
+    ``seq`` assigned). Exceptions propagate to the caller of ``Collector.submit``. Returns nothing.
+    """
+
+
+@hookspec
+def events_added(trace_id: str, events: list[Event]) -> None:
+    """Notification: a batch of events was appended to a trace.
+
+    Called after the batch is committed, with the events as stored (``seq`` assigned, in order).
+    Returns nothing.
+    """
+
+
+@hookspec
+def trace_finalized(trace: Trace) -> None:
+    """Notification: finalize finished for a trace.
+
+    Called after the results (stages, validation, grades) are stored, with the whole stored trace.
+    Returns nothing.
+    """

@@ -1,0 +1,87 @@
+"""Turning untrusted input (dicts, JSON text) into validated model objects, with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from .config import Limits
+from .errors import InvalidTrace
+from .model import Event, Trace
+
+__all__ = ["parse_events", "parse_trace"]
+
+_EVENT_LIST = TypeAdapter(list[Event])
+_ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def _load(data: str | bytes) -> Any:
+    try:
+        return _ANY_JSON.validate_json(data)
+    except ValidationError as exc:
+        # pydantic's message says where the JSON broke ("EOF while parsing a value at line 3 ...").
+        msg = str(exc.errors()[0]["msg"]).removeprefix("Invalid JSON: ")
+        raise InvalidTrace(f"malformed JSON: {msg}") from None
+
+
+def parse_trace(data: Trace | Mapping[str, Any] | str | bytes, limits: Limits | None = None) -> Trace:
+    """Validate a trace document (a dict, JSON text, or a Trace); returns the model.
+
+    Raises :class:`InvalidTrace` naming every wrong field (``events.2.details.output: ...``).
+    """
+    limits = limits or Limits()
+    if isinstance(data, Trace):
+        data = data.model_dump(exclude_unset=True)
+    elif isinstance(data, str | bytes):
+        data = _load(data)
+    if not isinstance(data, Mapping):
+        raise InvalidTrace(f"a trace must be a JSON object, not {type(data).__name__}")
+    _check_count(data.get("events"), limits, ("events",))
+    try:
+        return Trace.model_validate(data, context={"limits": limits})
+    except ValidationError as exc:
+        raise InvalidTrace.from_pydantic(exc.errors()) from None
+
+
+def parse_events(
+    data: Sequence[Event | Mapping[str, Any]] | Mapping[str, Any] | str | bytes,
+    limits: Limits | None = None,
+) -> list[Event]:
+    """Validate a batch of events: a list, or ``{"events": [...]}``, as objects or JSON text.
+
+    Returns the events in order. Raises :class:`InvalidTrace` naming every wrong field.
+    """
+    limits = limits or Limits()
+    if isinstance(data, str | bytes):
+        data = _load(data)
+    # Errors name "events.N..." whether the batch came as a bare list or as {"events": [...]}.
+    prefix: tuple[str | int, ...] = ("events",)
+    if isinstance(data, Mapping):
+        if set(data) != {"events"}:
+            raise InvalidTrace('expected a list of events or {"events": [...]}')
+        data = data["events"]
+    if not isinstance(data, Sequence) or isinstance(data, str | bytes):
+        raise InvalidTrace(f"expected a list of events, not {type(data).__name__}")
+    _check_count(data, limits, prefix)
+    if all(isinstance(e, BaseModel) for e in data):
+        # Already-built models are re-checked against these limits too (they may be stricter).
+        data = [e.model_dump() for e in data]  # type: ignore[union-attr]
+    try:
+        return _EVENT_LIST.validate_python(data, context={"limits": limits})
+    except ValidationError as exc:
+        raise InvalidTrace.from_pydantic(exc.errors(), prefix) from None
+
+
+def _check_count(events: Any, limits: Limits, loc: tuple[str | int, ...]) -> None:
+    if isinstance(events, Sequence) and len(events) > limits.max_events_per_request:
+        raise InvalidTrace.from_pydantic(
+            [
+                {
+                    "loc": loc,
+                    "msg": f"{len(events)} events in one request; the limit is "
+                    f"{limits.max_events_per_request} (DEBUGTRACE_MAX_EVENTS_PER_REQUEST)",
+                }
+            ]
+        )

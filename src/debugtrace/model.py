@@ -1,0 +1,296 @@
+"""The trace model (pydantic v2): a trace and its events, exactly in the seed's wire shape.
+
+An event on the wire is ``{"type": ..., "timestamp": ..., "details": {...}}``; ``type`` picks one of
+:class:`ReasoningEvent`, :class:`CommandEvent` and :class:`EditEvent`. Unknown keys inside ``details``
+are kept and returned as sent; an unknown ``type`` is refused with the allowed ones. Timestamps are
+timezone-aware and normalised to UTC (a naive timestamp is taken as UTC). Size limits come from the
+validation context (``{"limits": Limits}``) so servers can tighten them per deployment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+
+from .config import Limits
+from .results import TraceResult
+
+__all__ = [
+    "CONFIDENCE_WORDS",
+    "REASONING_TYPES",
+    "CommandDetails",
+    "CommandEvent",
+    "EditDetails",
+    "EditEvent",
+    "Event",
+    "ReasoningDetails",
+    "ReasoningEvent",
+    "Trace",
+    "TraceStatus",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _to_utc(value: datetime) -> datetime:
+    # Naive timestamps are UTC by contract; aware ones are normalised so stored == returned.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
+
+
+@cache
+def _default_limits() -> Limits:
+    return Limits()
+
+
+def limits_from(info: ValidationInfo) -> Limits:
+    """The limits for this validation: ``context["limits"]`` or the environment's defaults."""
+    ctx = info.context
+    if isinstance(ctx, dict) and isinstance(ctx.get("limits"), Limits):
+        return ctx["limits"]
+    return _default_limits()
+
+
+def _bounded(limit_name: str) -> Callable[[str, ValidationInfo], str]:
+    def check(value: str, info: ValidationInfo) -> str:
+        limit: int = getattr(limits_from(info), limit_name)
+        # Fast path: a str of n code points is at most 4n UTF-8 bytes; encode only near the limit.
+        if len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:
+            env = "DEBUGTRACE_" + limit_name.upper()
+            raise ValueError(
+                f"{len(value.encode('utf-8', 'surrogatepass'))} bytes is over the limit of "
+                f"{limit} bytes ({env})"
+            )
+        return value
+
+    return check
+
+
+ShortText = Annotated[str, AfterValidator(_bounded("max_field_bytes"))]
+Text = Annotated[str, AfterValidator(_bounded("max_text_bytes"))]
+OutputText = Annotated[str, AfterValidator(_bounded("max_output_bytes"))]
+DiffText = Annotated[str, AfterValidator(_bounded("max_diff_bytes"))]
+
+CONFIDENCE_WORDS: dict[str, float] = {"low": 0.25, "medium": 0.5, "high": 0.85}
+"""The words accepted as a confidence, and the number each stands for when one is needed."""
+
+REASONING_TYPES = ("hypothesis", "observation", "plan", "question", "conclusion")
+"""The well-known reasoning types; any other short word is accepted and kept as free text."""
+
+
+def _check_confidence(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("confidence must be low, medium, high or a number from 0 to 1")
+    if isinstance(value, int | float):
+        if not 0 <= value <= 1:
+            raise ValueError(f"confidence {value} is outside 0..1")
+        return value
+    if isinstance(value, str) and value.strip().lower() in CONFIDENCE_WORDS:
+        return value  # kept exactly as sent ("High" stays "High")
+    raise ValueError(f"confidence {value!r} is not low, medium, high or a number from 0 to 1")
+
+
+Confidence = Annotated[
+    str | float,
+    BeforeValidator(_check_confidence),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": list(CONFIDENCE_WORDS), "description": "any case"},
+                {"type": "number", "minimum": 0, "maximum": 1},
+            ]
+        }
+    ),
+]
+
+
+class _Details(BaseModel):
+    """Event details: the known fields are typed; unknown keys are kept and returned unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _bound_extra(self, info: ValidationInfo) -> _Details:
+        extra = self.model_extra
+        if extra:
+            limit = limits_from(info).max_details_bytes
+            size = len(json.dumps(extra, ensure_ascii=False, default=str).encode())
+            if size > limit:
+                raise ValueError(
+                    f"extra keys in details take {size} bytes, over the limit of {limit} bytes "
+                    "(DEBUGTRACE_MAX_DETAILS_BYTES)"
+                )
+        return self
+
+
+class ReasoningDetails(_Details):
+    """What the developer (or agent) thought."""
+
+    text: Text
+    """The thought itself, in the developer's words."""
+    reasoning_type: ShortText | None = None
+    """hypothesis, observation, plan, question, conclusion, or any other short word."""
+    confidence: Confidence | None = None
+    """low/medium/high (any case) or a number 0..1, kept exactly as sent."""
+
+    @property
+    def confidence_value(self) -> float | None:
+        """The confidence as a number in 0..1 (words map through :data:`CONFIDENCE_WORDS`)."""
+        c = self.confidence
+        if c is None or isinstance(c, float | int):
+            return c
+        return CONFIDENCE_WORDS[c.strip().lower()]
+
+
+class CommandDetails(_Details):
+    """A command that was run and what it printed."""
+
+    command: ShortText
+    """The command line as typed."""
+    output: OutputText = ""
+    """Its output (stdout and stderr as the user saw them)."""
+    exit_code: int | None = None
+    """Exit status, when known."""
+    cwd: ShortText | None = None
+    """Working directory, when known."""
+    duration_s: Annotated[float, Field(ge=0)] | None = None
+    """Wall time in seconds, when known."""
+
+
+class EditDetails(_Details):
+    """A change to one file, as a unified diff (``--- a/f`` / ``+++ b/f`` headers)."""
+
+    file: ShortText
+    """Path of the changed file, relative to the repository root."""
+    diff: DiffText
+    """The unified diff. It is applied to the repository when the trace is finalized."""
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: int | None = None
+    """Position in the trace, 1-based and gap-free; assigned by storage (ignored on input)."""
+    timestamp: UtcDatetime = Field(default_factory=utcnow)
+    """When it happened; timezone-aware, stored in UTC (naive means UTC; defaults to now)."""
+
+
+class ReasoningEvent(_EventBase):
+    """A hypothesis, observation, plan, question or conclusion."""
+
+    type: Literal["reasoning"] = "reasoning"
+    details: ReasoningDetails
+
+    @classmethod
+    def new(
+        cls,
+        text: str,
+        reasoning_type: str | None = None,
+        confidence: str | float | None = None,
+        **extra: Any,
+    ) -> ReasoningEvent:
+        """Build a reasoning event stamped now."""
+        details = {"text": text, "reasoning_type": reasoning_type, "confidence": confidence}
+        return cls.model_validate({"details": {**details, **extra}})
+
+
+class CommandEvent(_EventBase):
+    """A command run while debugging, with its output."""
+
+    type: Literal["command"] = "command"
+    details: CommandDetails
+
+    @classmethod
+    def new(
+        cls,
+        command: str,
+        output: str = "",
+        exit_code: int | None = None,
+        cwd: str | None = None,
+        duration_s: float | None = None,
+        **extra: Any,
+    ) -> CommandEvent:
+        """Build a command event stamped now."""
+        details = {
+            "command": command,
+            "output": output,
+            "exit_code": exit_code,
+            "cwd": cwd,
+            "duration_s": duration_s,
+        }
+        return cls.model_validate({"details": {**details, **extra}})
+
+
+class EditEvent(_EventBase):
+    """An edit to one file, as a unified diff."""
+
+    type: Literal["edit"] = "edit"
+    details: EditDetails
+
+    @classmethod
+    def new(cls, file: str, diff: str, **extra: Any) -> EditEvent:
+        """Build an edit event stamped now."""
+        return cls.model_validate({"details": {"file": file, "diff": diff, **extra}})
+
+
+Event = Annotated[ReasoningEvent | CommandEvent | EditEvent, Field(discriminator="type")]
+"""Any event; ``type`` says which."""
+
+EVENT_TYPES = ("reasoning", "command", "edit")
+
+TraceStatus = Literal["open", "queued", "finalizing", "finalized"]
+"""open: accepting events; queued/finalizing: the pipeline is about to run or running;
+finalized: the pipeline ran (``result`` says what it found)."""
+
+
+class Trace(BaseModel):
+    """One debugging session: who, which repository, which bug, and what happened, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: ShortText | None = None
+    """Assigned by storage on submit."""
+    developer_id: Annotated[ShortText, Field(min_length=1)]
+    """Who debugged (a person or an agent)."""
+    repo_url: Annotated[ShortText, Field(min_length=1)]
+    """Where the code lives (https/ssh URL; local paths only where allowed)."""
+    bug_description: Text
+    """The bug, as reported."""
+    base_commit: Annotated[ShortText, Field(pattern=r"^[^\s-]\S*$")] | None = None
+    """Commit (or ref) the edits apply to; default: the default branch's head at finalize."""
+    branch: ShortText | None = None
+    """Branch the work happened on, when known."""
+    status: TraceStatus = "open"
+    """Lifecycle state; managed by debugtrace."""
+    created_at: UtcDatetime | None = None
+    """When the trace was submitted (kept if given, e.g. on import)."""
+    updated_at: UtcDatetime | None = None
+    """Last change (events added, results stored); managed by storage."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Free-form extra information about the session (harness name, model, ...)."""
+    events: list[Event] = Field(default_factory=list)
+    """The debugging steps, in order of arrival."""
+    result: TraceResult = Field(default_factory=TraceResult)
+    """What finalize found: stages, per-edit status, test validation, grades."""

@@ -1,0 +1,101 @@
+"""What finalize records on a trace: stage statuses, per-edit results, test validation, grades.
+
+Each stage writes its piece as soon as it finishes, so a crash in a later stage keeps the earlier ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["EditResult", "Grade", "RubricScore", "Stage", "TraceResult", "Validation"]
+
+StageName = Literal["workspace", "apply", "tests", "grade"]
+StageStatus = Literal["ok", "failed", "error", "skipped", "running"]
+
+
+class Stage(BaseModel):
+    """One stage of finalize: ok / failed (the work said no) / error (we crashed) / skipped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: StageName
+    status: StageStatus
+    started_at: datetime | None = None
+    duration_s: float | None = None
+    message: str = ""
+    """One line saying what happened and, on failure, what to do next."""
+    log: str = ""
+    """Bounded log (head and tail) of what the stage ran."""
+
+
+class EditResult(BaseModel):
+    """How one edit event fared when applied to the worktree."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    file: str
+    status: Literal["applied", "failed", "refused"]
+    method: str | None = None
+    """git-apply, git-apply-3way or patch-fuzzy: the first that worked."""
+    message: str = ""
+
+
+class Validation(BaseModel):
+    """Tests before vs after the edits, classified per test."""
+
+    model_config = ConfigDict(extra="allow")
+
+    base_sha: str | None = None
+    test_command: list[str] = Field(default_factory=list)
+    fail_to_pass: list[str] = Field(default_factory=list)
+    pass_to_pass: list[str] = Field(default_factory=list)
+    pass_to_fail: list[str] = Field(default_factory=list)
+    fail_to_fail: list[str] = Field(default_factory=list)
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    flaky: list[str] = Field(default_factory=list)
+    fix_validated: bool = False
+    """At least one fail_to_pass and no pass_to_fail."""
+
+
+class RubricScore(BaseModel):
+    """One named sub-score of a grade."""
+
+    score: int = Field(ge=1, le=5)
+    reason: str = ""
+
+
+class Grade(BaseModel):
+    """A grader's verdict on the debugging quality of a trace (1-5) with provenance."""
+
+    model_config = ConfigDict(extra="allow")
+
+    score: int = Field(ge=1, le=5)
+    summary: str = ""
+    strengths: list[str] = Field(default_factory=list)
+    weaknesses: list[str] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list)
+    rubric: dict[str, RubricScore] = Field(default_factory=dict)
+    grader: str = ""
+    grader_version: str = ""
+    model: str | None = None
+    rubric_version: str = ""
+    prompt_hash: str | None = None
+    usage: dict[str, int] = Field(default_factory=dict)
+    duration_s: float | None = None
+
+
+class TraceResult(BaseModel):
+    """Everything finalize found; empty until the trace is finalized."""
+
+    model_config = ConfigDict(extra="allow")
+
+    stages: list[Stage] = Field(default_factory=list)
+    edits: list[EditResult] = Field(default_factory=list)
+    validation: Validation | None = None
+    grades: list[Grade] = Field(default_factory=list)
+    finalized_at: datetime | None = None

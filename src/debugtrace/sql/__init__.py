@@ -1,0 +1,1 @@
+"""SQLAlchemy storage: the embedded SQLite default and any SQLAlchemy URL (PostgreSQL tested)."""

@@ -1,0 +1,56 @@
+"""Table definitions. The migrations in ``debugtrace/migrations`` create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_REVISION = "0001"
+"""Alembic head revision this code expects; checked cheaply on open without importing alembic."""
+
+metadata = MetaData()
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("developer_id", String(255), nullable=False),
+    Column("repo_url", Text, nullable=False),
+    Column("bug_description", Text, nullable=False),
+    Column("base_commit", Text),
+    Column("branch", Text),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Also the sequence allocator: an append bumps it by the batch size in the same transaction.
+    Column("event_count", Integer, nullable=False, server_default="0"),
+    Column("metadata", Text, nullable=False, server_default="{}"),
+    Column("result", Text),
+    Index("ix_traces_developer_id", "developer_id", "id"),
+    Index("ix_traces_status", "status"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "trace_id",
+        String(64),
+        ForeignKey("traces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", String(16), nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    # The details object as JSON text, byte for byte what the model dumps (key order kept).
+    Column("details", Text, nullable=False),
+)
