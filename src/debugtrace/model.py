@@ -88,7 +88,16 @@ def _bounded(limit_name: str) -> Callable[[str, ValidationInfo], str]:
     return check
 
 
+def _no_nul(value: str) -> str:
+    # Trace-level fields become database columns, and PostgreSQL text cannot hold NUL.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\x00) characters")
+    return value
+
+
 ShortText = Annotated[str, AfterValidator(_bounded("max_field_bytes"))]
+ShortColumn = Annotated[str, AfterValidator(_bounded("max_field_bytes")), AfterValidator(_no_nul)]
+TextColumn = Annotated[str, AfterValidator(_bounded("max_text_bytes")), AfterValidator(_no_nul)]
 Text = Annotated[str, AfterValidator(_bounded("max_text_bytes"))]
 OutputText = Annotated[str, AfterValidator(_bounded("max_output_bytes"))]
 DiffText = Annotated[str, AfterValidator(_bounded("max_diff_bytes"))]
@@ -270,17 +279,17 @@ class Trace(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: ShortText | None = None
+    id: ShortColumn | None = None
     """Assigned by storage on submit."""
-    developer_id: Annotated[ShortText, Field(min_length=1)]
+    developer_id: Annotated[ShortColumn, Field(min_length=1, max_length=255)]
     """Who debugged (a person or an agent)."""
-    repo_url: Annotated[ShortText, Field(min_length=1)]
+    repo_url: Annotated[ShortColumn, Field(min_length=1)]
     """Where the code lives (https/ssh URL; local paths only where allowed)."""
-    bug_description: Text
+    bug_description: TextColumn
     """The bug, as reported."""
-    base_commit: Annotated[ShortText, Field(pattern=r"^[^\s-]\S*$")] | None = None
+    base_commit: Annotated[ShortColumn, Field(pattern=r"^[^\s-]\S*$")] | None = None
     """Commit (or ref) the edits apply to; default: the default branch's head at finalize."""
-    branch: ShortText | None = None
+    branch: ShortColumn | None = None
     """Branch the work happened on, when known."""
     status: TraceStatus = "open"
     """Lifecycle state; managed by debugtrace."""

@@ -1,0 +1,185 @@
+"""Contract tests any storage backend must pass; a plugin author reuses them like this::
+
+    from debugtrace.testing import StorageContract
+
+    class TestMyStorage(StorageContract):
+        @pytest.fixture
+        def storage(self, tmp_path):
+            s = MyStorage(...)
+            yield s
+            s.close()
+
+Each test makes its own traces under a unique developer id, so a shared database is fine.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from .errors import InvalidTrace, TraceNotFound
+from .model import CommandEvent, EditEvent, ReasoningEvent, Trace
+from .results import Stage, TraceResult, Validation
+from .storage import Storage, TraceQuery
+
+__all__ = ["StorageContract", "sample_trace"]
+
+
+def sample_trace(developer_id: str | None = None, **fields: Any) -> Trace:
+    """A small valid trace (hypothesis, failing command, edit) with a unique developer id."""
+    base: dict[str, Any] = {
+        "developer_id": developer_id or f"dev-{uuid.uuid4().hex[:12]}",
+        "repo_url": "https://github.com/example/calc",
+        "bug_description": "divide() crashes on zero",
+        "events": [
+            ReasoningEvent.new("no guard for b == 0", "hypothesis", "medium"),
+            CommandEvent.new("pytest -x", output="FAILED test_divide_by_zero", exit_code=1),
+            EditEvent.new("calc.py", "--- a/calc.py\n+++ b/calc.py\n@@ -1 +1,2 @@\n x\n+y\n"),
+        ],
+    }
+    base.update(fields)
+    return Trace.model_validate(base)
+
+
+class StorageContract:
+    """Behaviour every :class:`~debugtrace.storage.Storage` must have. Provide a ``storage``
+    fixture in a subclass; the tests below then run against it."""
+
+    @pytest.fixture
+    def storage(self) -> Storage:
+        raise NotImplementedError("subclasses provide a `storage` fixture")
+
+    def test_create_assigns_id_seq_and_times(self, storage: Storage) -> None:
+        stored = storage.create(sample_trace())
+        assert stored.id
+        assert [e.seq for e in stored.events] == [1, 2, 3]
+        assert stored.status == "open"
+        assert stored.created_at is not None and stored.created_at.tzinfo is not None
+
+    def test_get_returns_what_create_returned(self, storage: Storage) -> None:
+        stored = storage.create(sample_trace(metadata={"harness": "x", "n": [1, 2]}))
+        assert storage.get(str(stored.id)) == stored
+
+    def test_create_keeps_a_given_created_at(self, storage: Storage) -> None:
+        when = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+        stored = storage.create(sample_trace(created_at=when))
+        assert storage.get(str(stored.id)).created_at == when
+
+    def test_create_ignores_server_managed_fields(self, storage: Storage) -> None:
+        trace = sample_trace(status="finalized", result={"grades": [{"score": 5}]})
+        stored = storage.get(str(storage.create(trace).id))
+        assert stored.status == "open"
+        assert stored.result == TraceResult()
+
+    def test_unknown_id_is_trace_not_found(self, storage: Storage) -> None:
+        with pytest.raises(TraceNotFound):
+            storage.get("no-such-trace")
+        with pytest.raises(TraceNotFound):
+            storage.append_events("no-such-trace", [ReasoningEvent.new("x")])
+        with pytest.raises(TraceNotFound):
+            storage.set_status("no-such-trace", "queued")
+        with pytest.raises(TraceNotFound):
+            storage.save_result("no-such-trace", TraceResult())
+
+    def test_append_continues_the_sequence(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace()).id)
+        first = storage.append_events(tid, [ReasoningEvent.new("a"), ReasoningEvent.new("b")])
+        second = storage.append_events(tid, [CommandEvent.new("ls")])
+        assert [e.seq for e in first + second] == [4, 5, 6]
+        assert [e.seq for e in storage.get(tid).events] == [1, 2, 3, 4, 5, 6]
+
+    def test_append_empty_batch_is_a_no_op(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace()).id)
+        assert storage.append_events(tid, []) == []
+        assert len(storage.get(tid).events) == 3
+
+    def test_extra_details_keys_round_trip(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace(events=[])).id)
+        ev = CommandEvent.new("make", output="ok", tool="bash", nested={"a": [1, 2.5, None]})
+        storage.append_events(tid, [ev])
+        got = storage.get(tid).events[0]
+        assert got.details.model_extra == {"tool": "bash", "nested": {"a": [1, 2.5, None]}}
+
+    def test_events_per_trace_limit_rejects_whole_batch(self, storage: Storage) -> None:
+        limits = getattr(storage, "limits", None)
+        if limits is None:
+            pytest.skip("backend does not expose its limits")
+        tid = str(storage.create(sample_trace(events=[])).id)
+        room = limits.max_events_per_trace
+        if room > 10_000:
+            pytest.skip("limit too large to reach quickly")
+        storage.append_events(tid, [ReasoningEvent.new("x")] * (room - 1))
+        with pytest.raises(InvalidTrace):
+            storage.append_events(tid, [ReasoningEvent.new("y")] * 2)
+        assert len(storage.get(tid).events) == room - 1
+
+    def test_concurrent_appends_from_threads_are_gap_free(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace(events=[])).id)
+        errors: list[BaseException] = []
+
+        def worker(n: int) -> None:
+            try:
+                for i in range(10):
+                    storage.append_events(
+                        tid, [ReasoningEvent.new(f"w{n}-{i}-{j}") for j in range(3)]
+                    )
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        evs = storage.get(tid).events
+        assert [e.seq for e in evs] == list(range(1, 121))
+        texts = [e.details.text for e in evs if isinstance(e, ReasoningEvent)]
+        assert len(set(texts)) == 120
+        # Each batch landed contiguously and in order.
+        for n in range(4):
+            mine = [t for t in texts if t.startswith(f"w{n}-")]
+            assert mine == [f"w{n}-{i}-{j}" for i in range(10) for j in range(3)]
+
+    def test_list_filters_and_pages_newest_first(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        ids = [str(storage.create(sample_trace(dev)).id) for _ in range(5)]
+        other = storage.create(sample_trace(repo_url="https://example.org/other", developer_id=dev))
+        page = storage.list(TraceQuery(developer_id=dev, limit=2))
+        seen = [s.id for s in page.items]
+        while page.next_cursor:
+            page = storage.list(TraceQuery(developer_id=dev, limit=2, cursor=page.next_cursor))
+            seen += [s.id for s in page.items]
+        assert seen == [other.id, *reversed(ids)]
+        repo_only = storage.list(TraceQuery(developer_id=dev, repo_url="https://example.org/other"))
+        assert [s.id for s in repo_only.items] == [other.id]
+        assert repo_only.items[0].event_count == 3
+
+    def test_list_by_status_and_since(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        a = str(storage.create(sample_trace(dev)).id)
+        storage.create(sample_trace(dev))
+        storage.set_status(a, "finalized")
+        done = storage.list(TraceQuery(developer_id=dev, status="finalized"))
+        assert [s.id for s in done.items] == [a]
+        future = datetime.now(timezone.utc) + timedelta(days=1)
+        assert storage.list(TraceQuery(developer_id=dev, since=future)).items == []
+
+    def test_set_status_compare_and_set(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace()).id)
+        assert storage.set_status(tid, "finalizing", expect=["open", "queued"]) is True
+        assert storage.set_status(tid, "finalizing", expect=["open", "queued"]) is False
+        assert storage.get(tid).status == "finalizing"
+
+    def test_save_result_round_trips(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace()).id)
+        result = TraceResult(
+            stages=[Stage(name="workspace", status="ok", duration_s=0.5, message="cloned")],
+            validation=Validation(fail_to_pass=["t::a"], fix_validated=True),
+        )
+        storage.save_result(tid, result)
+        assert storage.get(tid).result == result
