@@ -42,8 +42,12 @@ if [[ -z "${DOCKER_HOST:-}" ]]; then
 fi
 export DOCKER_HOST
 
-T_START=$SECONDS
-log() { printf '[build-base-image +%3ds] %s\n' "$((SECONDS - T_START))" "$*"; }
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
+T_START=$(now_ms)
+log() {
+    local ms=$(($(now_ms) - T_START))
+    printf '[build-base-image +%3d.%ds] %s\n' "$((ms / 1000))" "$((ms % 1000 / 100))" "$*"
+}
 die() { printf 'build-base-image.sh: error: %s\n' "$*" >&2; exit 1; }
 sha() { sha256sum | cut -c1-16; }
 

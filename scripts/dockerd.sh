@@ -156,6 +156,8 @@ cmd_stop() {
         fi
     fi
     unmount_leftovers
+    # dockerd was re-parented to init; give init a moment to reap it so no <defunct> entry is left
+    for _ in $(seq 25); do [[ -e "/proc/$pid" ]] || break; sleep 0.2; done
     log "dockerd stopped"
 }
 

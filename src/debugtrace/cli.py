@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from .collector import Collector
+    from .config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -44,10 +47,35 @@ def _read_input(path: str) -> str:
         raise CLIError(f"{path}: cannot read it ({exc})") from None
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings from the environment (and ``.env``), with ``--database-url`` on top."""
+    from pydantic import ValidationError
+
+    from .config import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise CLIError(_bad_setting(exc)) from None
+    if args.database_url:
+        settings = settings.model_copy(update={"database_url": args.database_url})
+    return settings
+
+
+def _bad_setting(exc: ValidationError) -> str:
+    # Field ``foo`` (of Settings or of its nested Limits) is read from DEBUGTRACE_FOO.
+    errors = exc.errors()
+    loc = errors[0]["loc"] if errors else ()
+    name = f"DEBUGTRACE_{str(loc[0]).upper()}" if loc else "a DEBUGTRACE_* variable"
+    msg = errors[0]["msg"] if errors else str(exc)
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid setting {name} (environment or .env): {msg}{more}"
+
+
 def _collector(args: argparse.Namespace) -> Collector:
     from .collector import Collector
 
-    return Collector(database_url=args.database_url)
+    return Collector(settings=_settings(args))
 
 
 def _print_json(obj: Any) -> None:
@@ -116,10 +144,9 @@ def cmd_finalize(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .config import Settings
     from .plugins import Plugins
 
-    plugins = Plugins(Settings())
+    plugins = Plugins(_settings(args))
     rows = []
     for kind in ("storage", "sandbox", "grader"):
         for info in plugins.backends(kind).values():  # type: ignore[arg-type]
@@ -155,18 +182,30 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from .config import Settings
+    from alembic.util import CommandError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
     from .sql.engine import make_engine
     from .sql.migrate import upgrade
 
-    settings = Settings()
-    if args.database_url:
-        settings = settings.model_copy(update={"database_url": args.database_url})
-    engine = make_engine(settings.sqlalchemy_url())
+    url = _settings(args).sqlalchemy_url()
     try:
-        before, after = upgrade(engine, args.revision)
-    finally:
-        engine.dispose()
+        engine = make_engine(url)
+        try:
+            before, after = upgrade(engine, args.revision)
+        finally:
+            engine.dispose()
+    except CommandError as exc:  # an unknown revision
+        raise CLIError(f"cannot migrate to {args.revision!r}: {exc}") from None
+    except SQLAlchemyError as exc:
+        orig = exc.orig if isinstance(exc, DBAPIError) else None
+        reason = (str(orig or exc).strip().splitlines() or ["unknown error"])[0]
+        try:
+            where = make_url(url).render_as_string(hide_password=True)
+        except SQLAlchemyError:
+            where = "(unparsable URL)"
+        raise CLIError(f"cannot migrate the database {where}: {reason}", EXIT_FAILED) from None
     print(f"database at revision {after} (was {before or 'empty'})")
     return EXIT_OK
 
@@ -245,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 a backend failed, 2 bad input)."""
     args = build_parser().parse_args(argv)
+    from pydantic import ValidationError
+
     from .errors import DebugtraceError, InvalidTrace, StorageError, TraceNotFound, UnknownBackend
 
     try:
@@ -265,11 +306,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DebugtraceError as exc:
         _fail(str(exc))
         return EXIT_FAILED
+    except ValidationError as exc:  # an option the library refuses, e.g. `list --limit 0`
+        _fail(f"invalid input: {InvalidTrace.from_pydantic(exc.errors())}")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as exc:  # e.g. the database folder cannot be created
+        _fail(str(exc))
+        return EXIT_FAILED
     except KeyboardInterrupt:
         _fail("interrupted")
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
 
 
 def _fail(message: str) -> None:

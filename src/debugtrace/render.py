@@ -83,7 +83,7 @@ def render_page(page: TracePage) -> str:
         return "no traces\n"
     out = [
         f"{s.id}  {s.created_at:%Y-%m-%d %H:%M}  {s.status:<10} {s.event_count:>5} events  "
-        f"{s.developer_id}  {s.bug_description[:60]}\n"
+        f"{s.developer_id}  {' '.join(s.bug_description.split())[:60]}\n"
         for s in page.items
     ]
     if page.next_cursor:
