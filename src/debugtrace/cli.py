@@ -311,6 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except ImportError as exc:  # e.g. the driver of a --database-url is not installed
+        _fail(f"{exc}; install the package that provides it (`debugtrace plugins` shows hints)")
+        return EXIT_FAILED
     except OSError as exc:  # e.g. the database folder cannot be created
         _fail(str(exc))
         return EXIT_FAILED

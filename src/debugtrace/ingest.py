@@ -9,6 +9,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .config import Limits
 from .errors import InvalidTrace
+from .limits import check_events, check_trace
 from .model import Event, Trace
 
 __all__ = ["parse_events", "parse_trace"]
@@ -40,9 +41,13 @@ def parse_trace(data: Trace | Mapping[str, Any] | str | bytes, limits: Limits | 
         raise InvalidTrace(f"a trace must be a JSON object, not {type(data).__name__}")
     _check_count(data.get("events"), limits, ("events",))
     try:
-        return Trace.model_validate(data, context={"limits": limits})
+        trace = Trace.model_validate(data)
     except ValidationError as exc:
         raise InvalidTrace.from_pydantic(exc.errors()) from None
+    errors = check_trace(trace, limits)
+    if errors:
+        raise InvalidTrace(errors)
+    return trace
 
 
 def parse_events(
@@ -65,13 +70,17 @@ def parse_events(
     if not isinstance(data, Sequence) or isinstance(data, str | bytes):
         raise InvalidTrace(f"expected a list of events, not {type(data).__name__}")
     _check_count(data, limits, prefix)
-    if all(isinstance(e, BaseModel) for e in data):
-        # Already-built models are re-checked against these limits too (they may be stricter).
-        data = [e.model_dump() for e in data]  # type: ignore[union-attr]
+    # Models are re-validated too: they may have been built with model_construct, and the copies
+    # are ours, so storage can number them without touching the caller's objects.
+    data = [e.model_dump() if isinstance(e, BaseModel) else e for e in data]
     try:
-        return _EVENT_LIST.validate_python(data, context={"limits": limits})
+        events = _EVENT_LIST.validate_python(data)
     except ValidationError as exc:
         raise InvalidTrace.from_pydantic(exc.errors(), prefix) from None
+    errors = check_events(events, limits, prefix)
+    if errors:
+        raise InvalidTrace(errors)
+    return events
 
 
 def _check_count(events: Any, limits: Limits, loc: tuple[str | int, ...]) -> None:

@@ -3,16 +3,13 @@
 An event on the wire is ``{"type": ..., "timestamp": ..., "details": {...}}``; ``type`` picks one of
 :class:`ReasoningEvent`, :class:`CommandEvent` and :class:`EditEvent`. Unknown keys inside ``details``
 are kept and returned as sent; an unknown ``type`` is refused with the allowed ones. Timestamps are
-timezone-aware and normalised to UTC (a naive timestamp is taken as UTC). Size limits come from the
-validation context (``{"limits": Limits}``) so servers can tighten them per deployment.
+timezone-aware and normalised to UTC (a naive timestamp is taken as UTC). Size limits are ingest
+policy, checked by :mod:`debugtrace.limits` when untrusted input is parsed.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,12 +18,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
     WithJsonSchema,
-    model_validator,
 )
 
-from .config import Limits
 from .results import TraceResult
 
 __all__ = [
@@ -54,38 +48,12 @@ def _to_utc(value: datetime) -> datetime:
     # Naive timestamps are UTC by contract; aware ones are normalised so stored == returned.
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
+    if value.tzinfo is timezone.utc or not value.utcoffset():
+        return value  # already UTC (pydantic's parsed "Z" included); skip the conversion
     return value.astimezone(timezone.utc)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
-
-
-@cache
-def _default_limits() -> Limits:
-    return Limits()
-
-
-def limits_from(info: ValidationInfo) -> Limits:
-    """The limits for this validation: ``context["limits"]`` or the environment's defaults."""
-    ctx = info.context
-    if isinstance(ctx, dict) and isinstance(ctx.get("limits"), Limits):
-        return ctx["limits"]
-    return _default_limits()
-
-
-def _bounded(limit_name: str) -> Callable[[str, ValidationInfo], str]:
-    def check(value: str, info: ValidationInfo) -> str:
-        limit: int = getattr(limits_from(info), limit_name)
-        # Fast path: a str of n code points is at most 4n UTF-8 bytes; encode only near the limit.
-        if len(value) * 4 > limit and len(value.encode("utf-8", "surrogatepass")) > limit:
-            env = "DEBUGTRACE_" + limit_name.upper()
-            raise ValueError(
-                f"{len(value.encode('utf-8', 'surrogatepass'))} bytes is over the limit of "
-                f"{limit} bytes ({env})"
-            )
-        return value
-
-    return check
 
 
 def _no_nul(value: str) -> str:
@@ -95,12 +63,8 @@ def _no_nul(value: str) -> str:
     return value
 
 
-ShortText = Annotated[str, AfterValidator(_bounded("max_field_bytes"))]
-ShortColumn = Annotated[str, AfterValidator(_bounded("max_field_bytes")), AfterValidator(_no_nul)]
-TextColumn = Annotated[str, AfterValidator(_bounded("max_text_bytes")), AfterValidator(_no_nul)]
-Text = Annotated[str, AfterValidator(_bounded("max_text_bytes"))]
-OutputText = Annotated[str, AfterValidator(_bounded("max_output_bytes"))]
-DiffText = Annotated[str, AfterValidator(_bounded("max_diff_bytes"))]
+ColumnText = Annotated[str, AfterValidator(_no_nul)]
+
 
 CONFIDENCE_WORDS: dict[str, float] = {"low": 0.25, "medium": 0.5, "high": 0.85}
 """The words accepted as a confidence, and the number each stands for when one is needed."""
@@ -140,26 +104,13 @@ class _Details(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    @model_validator(mode="after")
-    def _bound_extra(self, info: ValidationInfo) -> _Details:
-        extra = self.model_extra
-        if extra:
-            limit = limits_from(info).max_details_bytes
-            size = len(json.dumps(extra, ensure_ascii=False, default=str).encode())
-            if size > limit:
-                raise ValueError(
-                    f"extra keys in details take {size} bytes, over the limit of {limit} bytes "
-                    "(DEBUGTRACE_MAX_DETAILS_BYTES)"
-                )
-        return self
-
 
 class ReasoningDetails(_Details):
     """What the developer (or agent) thought."""
 
-    text: Text
+    text: str
     """The thought itself, in the developer's words."""
-    reasoning_type: ShortText | None = None
+    reasoning_type: str | None = None
     """hypothesis, observation, plan, question, conclusion, or any other short word."""
     confidence: Confidence | None = None
     """low/medium/high (any case) or a number 0..1, kept exactly as sent."""
@@ -176,13 +127,13 @@ class ReasoningDetails(_Details):
 class CommandDetails(_Details):
     """A command that was run and what it printed."""
 
-    command: ShortText
+    command: str
     """The command line as typed."""
-    output: OutputText = ""
+    output: str = ""
     """Its output (stdout and stderr as the user saw them)."""
     exit_code: int | None = None
     """Exit status, when known."""
-    cwd: ShortText | None = None
+    cwd: str | None = None
     """Working directory, when known."""
     duration_s: Annotated[float, Field(ge=0)] | None = None
     """Wall time in seconds, when known."""
@@ -191,9 +142,9 @@ class CommandDetails(_Details):
 class EditDetails(_Details):
     """A change to one file, as a unified diff (``--- a/f`` / ``+++ b/f`` headers)."""
 
-    file: ShortText
+    file: str
     """Path of the changed file, relative to the repository root."""
-    diff: DiffText
+    diff: str
     """The unified diff. It is applied to the repository when the trace is finalized."""
 
 
@@ -279,17 +230,17 @@ class Trace(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: ShortColumn | None = None
+    id: ColumnText | None = None
     """Assigned by storage on submit."""
-    developer_id: Annotated[ShortColumn, Field(min_length=1, max_length=255)]
+    developer_id: Annotated[ColumnText, Field(min_length=1, max_length=255)]
     """Who debugged (a person or an agent)."""
-    repo_url: Annotated[ShortColumn, Field(min_length=1)]
+    repo_url: Annotated[ColumnText, Field(min_length=1)]
     """Where the code lives (https/ssh URL; local paths only where allowed)."""
-    bug_description: TextColumn
+    bug_description: ColumnText
     """The bug, as reported."""
-    base_commit: Annotated[ShortColumn, Field(pattern=r"^[^\s-]\S*$")] | None = None
+    base_commit: Annotated[ColumnText, Field(pattern=r"^[^\s-]\S*$")] | None = None
     """Commit (or ref) the edits apply to; default: the default branch's head at finalize."""
-    branch: ShortColumn | None = None
+    branch: ColumnText | None = None
     """Branch the work happened on, when known."""
     status: TraceStatus = "open"
     """Lifecycle state; managed by debugtrace."""

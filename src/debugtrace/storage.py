@@ -74,8 +74,10 @@ class Storage(ABC):
 
     @abstractmethod
     def append_events(self, trace_id: str, events: Sequence[Event]) -> list[Event]:
-        """Append a batch atomically; returns copies with gap-free ``seq`` numbers after the last.
+        """Append a batch atomically, numbering the events (gap-free ``seq`` after the last).
 
+        The given event objects get their ``seq`` set and are returned, so pass objects you own
+        (``Collector.add_events`` passes freshly parsed ones).
         Raises ``TraceNotFound`` for an unknown id and ``InvalidTrace`` when the trace would exceed
         ``max_events_per_trace`` (nothing is stored then). Safe under concurrent appenders.
         """

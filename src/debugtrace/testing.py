@@ -112,9 +112,9 @@ class StorageContract:
         room = limits.max_events_per_trace
         if room > 10_000:
             pytest.skip("limit too large to reach quickly")
-        storage.append_events(tid, [ReasoningEvent.new("x")] * (room - 1))
+        storage.append_events(tid, [ReasoningEvent.new("x") for _ in range(room - 1)])
         with pytest.raises(InvalidTrace):
-            storage.append_events(tid, [ReasoningEvent.new("y")] * 2)
+            storage.append_events(tid, [ReasoningEvent.new("y") for _ in range(2)])
         assert len(storage.get(tid).events) == room - 1
 
     def test_concurrent_appends_from_threads_are_gap_free(self, storage: Storage) -> None:

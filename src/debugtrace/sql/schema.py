@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -16,6 +17,10 @@ from sqlalchemy import (
 
 SCHEMA_REVISION = "0001"
 """Alembic head revision this code expects; checked cheaply on open without importing alembic."""
+
+EVENT_TIME = DateTime(timezone=True).with_variant(BigInteger(), "sqlite")
+"""Event times: timestamptz where the database has one; integer microseconds (UTC) on SQLite, which
+has no date type and would otherwise need text formatting on the ingest hot path."""
 
 metadata = MetaData()
 
@@ -50,7 +55,7 @@ events = Table(
     ),
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("type", String(16), nullable=False),
-    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("timestamp", EVENT_TIME, nullable=False),
     # The details object as JSON text, byte for byte what the model dumps (key order kept).
     Column("details", Text, nullable=False),
 )

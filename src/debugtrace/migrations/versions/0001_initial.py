@@ -43,7 +43,11 @@ def upgrade() -> None:
         ),
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("type", sa.String(16), nullable=False),
-        sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "timestamp",
+            sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite"),
+            nullable=False,
+        ),
         sa.Column("details", sa.Text, nullable=False),
     )
 

@@ -1,0 +1,111 @@
+"""Ingest benchmark: Collector.add_events into SQLite vs hand-written sqlite3, in the same run.
+
+20,000 command events with 200-byte outputs, appended in batches of 100. The baseline is what a
+hand-written logger would do: build the same rows (JSON details), ``executemany`` into a plain table
+with the same primary key, one commit per batch, with the same pragmas (WAL, synchronous=NORMAL).
+Target: debugtrace at most 1.5x the baseline. Prints a table and writes bench/results/ingest.json.
+
+    python bench/ingest.py [--events 20000] [--batch 100] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from debugtrace import Collector
+
+TARGET = 1.5
+
+
+def make_events(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "command",
+            "timestamp": "2025-03-02T09:01:30Z",
+            "details": {
+                "command": f"pytest -x tests/test_calc.py -k case_{i}",
+                "output": (f"{i:08d} " + "x" * 200)[:200],
+                "exit_code": i % 2,
+            },
+        }
+        for i in range(n)
+    ]
+
+
+def run_debugtrace(events: list[dict[str, Any]], batch: int, folder: Path) -> float:
+    with Collector(database_url=f"sqlite:///{folder / 'debugtrace.db'}") as c:
+        tid = str(c.submit({"developer_id": "bench", "repo_url": "r", "bug_description": "b"}).id)
+        start = time.perf_counter()
+        for i in range(0, len(events), batch):
+            c.add_events(tid, events[i : i + batch])
+        elapsed = time.perf_counter() - start
+        assert c.storage.get(tid).events[-1].seq == len(events)
+    return elapsed
+
+
+def run_raw(events: list[dict[str, Any]], batch: int, folder: Path) -> float:
+    db = sqlite3.connect(folder / "raw.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(
+        "CREATE TABLE events (trace_id TEXT, seq INTEGER, type TEXT, timestamp TEXT, details TEXT,"
+        " PRIMARY KEY (trace_id, seq))"
+    )
+    start = time.perf_counter()
+    seq = 0
+    for i in range(0, len(events), batch):
+        rows = []
+        for ev in events[i : i + batch]:
+            seq += 1
+            rows.append(("bench", seq, ev["type"], ev["timestamp"], json.dumps(ev["details"])))
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    db.close()
+    return elapsed
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    events = make_events(args.events)
+    ours, raw = [], []
+    for _ in range(args.rounds):  # interleaved so machine noise hits both alike
+        with tempfile.TemporaryDirectory() as tmp:
+            raw.append(run_raw(events, args.batch, Path(tmp)))
+            ours.append(run_debugtrace(events, args.batch, Path(tmp)))
+    o, r = statistics.median(ours), statistics.median(raw)
+    result = {
+        "events": args.events,
+        "batch": args.batch,
+        "rounds": args.rounds,
+        "debugtrace_s": round(o, 4),
+        "raw_sqlite3_s": round(r, 4),
+        "debugtrace_events_per_s": round(args.events / o),
+        "raw_events_per_s": round(args.events / r),
+        "ratio": round(o / r, 3),
+        "target": TARGET,
+        "meets_target": o / r <= TARGET,
+    }
+    print(f"{'':<22}{'median s':>10}{'events/s':>12}")
+    print(f"{'raw sqlite3':<22}{r:>10.3f}{args.events / r:>12.0f}")
+    print(f"{'debugtrace add_events':<22}{o:>10.3f}{args.events / o:>12.0f}")
+    print(f"ratio {o / r:.2f}x (target <= {TARGET}x): {'OK' if o / r <= TARGET else 'MISSED'}")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
