@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import strategies as st
@@ -14,7 +14,9 @@ json_values = st.recursive(
     | st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=50),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -22,13 +24,10 @@ texts = st.text(max_size=200) | st.text(max_size=5000, alphabet="ab\n ")
 column_text = st.text(max_size=100).filter(lambda s: "\x00" not in s)
 names = st.text(min_size=1, max_size=60).filter(lambda s: "\x00" not in s)
 
-timestamps = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1)
-).flatmap(
-    lambda dt: st.sampled_from([None, timezone.utc, timezone(timedelta(hours=5, minutes=30)),
-                                timezone(timedelta(hours=-8))]).map(
-        lambda tz: dt.replace(tzinfo=tz).isoformat()
-    )
+timestamps = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1)).flatmap(
+    lambda dt: st.sampled_from(
+        [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+    ).map(lambda tz: dt.replace(tzinfo=tz).isoformat())
 )
 
 
@@ -38,8 +37,9 @@ def _extra(known: set[str]) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-def _details(required: dict[str, st.SearchStrategy[Any]], optional: dict[str, st.SearchStrategy[Any]]
-             ) -> st.SearchStrategy[dict[str, Any]]:
+def _details(
+    required: dict[str, st.SearchStrategy[Any]], optional: dict[str, st.SearchStrategy[Any]]
+) -> st.SearchStrategy[dict[str, Any]]:
     known = set(required) | set(optional)
     return st.fixed_dictionaries(required, optional=optional).flatmap(
         lambda d: _extra(known).map(lambda extra: {**extra, **d})

@@ -13,7 +13,8 @@ from debugtrace import Collector, ReasoningEvent
 WORKER = """
 import sys
 from debugtrace import Collector
-url, tid, name, batches, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+url, tid, name = sys.argv[1:4]
+batches, size = int(sys.argv[4]), int(sys.argv[5])
 with Collector(database_url=url) as c:
     for b in range(batches):
         c.add_events(tid, [
@@ -72,8 +73,12 @@ def test_first_use_by_several_processes_creates_the_schema_once(sqlite_url: str)
         "c = Collector(database_url=sys.argv[1]); print(c.traces().model_dump_json())"
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, sqlite_url], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, sqlite_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     for p in procs:

@@ -8,7 +8,17 @@ import sys
 
 import debugtrace
 
-HEAVY = ["sqlalchemy", "alembic", "docker", "openai", "git", "fastapi", "uvicorn", "psycopg", "rich"]
+HEAVY = [
+    "sqlalchemy",
+    "alembic",
+    "docker",
+    "openai",
+    "git",
+    "fastapi",
+    "uvicorn",
+    "psycopg",
+    "rich",
+]
 
 
 def modules_after(code: str) -> set[str]:
@@ -41,7 +51,7 @@ def test_cli_help_imports_no_backend_library() -> None:
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    build_parser().format_help()"
     )
-    assert not [m for m in HEAVY + ["pydantic"] if m in loaded]
+    assert not [m for m in [*HEAVY, "pydantic"] if m in loaded]
 
 
 def test_public_api_is_exactly_all() -> None:

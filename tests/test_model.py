@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -126,18 +126,22 @@ def test_timestamps_are_utc_and_naive_means_utc() -> None:
     evs = parse_events(
         [
             {"type": "reasoning", "timestamp": "2025-03-02T09:00:00", "details": {"text": "a"}},
-            {"type": "reasoning", "timestamp": "2025-03-02T11:00:00+02:00", "details": {"text": "b"}},
+            {
+                "type": "reasoning",
+                "timestamp": "2025-03-02T11:00:00+02:00",
+                "details": {"text": "b"},
+            },
         ]
     )
-    expected = datetime(2025, 3, 2, 9, tzinfo=timezone.utc)
+    expected = datetime(2025, 3, 2, 9, tzinfo=UTC)
     assert [e.timestamp for e in evs] == [expected, expected]
     assert all(e.timestamp.utcoffset() == timedelta(0) for e in evs)
 
 
 def test_a_missing_timestamp_defaults_to_now() -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     ev = parse_events([{"type": "command", "details": {"command": "ls"}}])[0]
-    assert before <= ev.timestamp <= datetime.now(timezone.utc)
+    assert before <= ev.timestamp <= datetime.now(UTC)
 
 
 def test_events_come_as_a_list_or_wrapped_in_events() -> None:
@@ -192,7 +196,7 @@ def test_base_commit_cannot_look_like_an_option() -> None:
 
 
 def test_malformed_json_says_where_it_broke() -> None:
-    with pytest.raises(InvalidTrace, match="malformed JSON: .*line 1 column"):
+    with pytest.raises(InvalidTrace, match=r"malformed JSON: .*line 1 column"):
         parse_trace('{"developer_id": ')
 
 

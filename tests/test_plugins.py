@@ -119,8 +119,10 @@ def test_built_ins_are_registered_as_ordinary_plugins(settings: Settings) -> Non
 
 
 def test_unknown_backend_lists_the_known_ones(settings: Settings) -> None:
-    with pytest.raises(UnknownBackend, match=r"unknown storage 'nope'; known storage backends: sql"):
-        Collector(settings=settings.model_copy(update={"storage": "nope"})).storage
+    with pytest.raises(
+        UnknownBackend, match=r"unknown storage 'nope'; known storage backends: sql"
+    ):
+        _ = Collector(settings=settings.model_copy(update={"storage": "nope"})).storage
 
 
 def test_a_built_in_can_be_disabled(settings: Settings) -> None:
@@ -165,8 +167,9 @@ def test_cli_plugins_lists_kind_name_package_and_dependencies(tmp_path: Path) ->
     env = {**os.environ, "PYTHONPATH": str(FAKE)}
     env.pop("DEBUGTRACE_LOAD_PLUGINS")
     exe = Path(sys.executable).parent / "debugtrace"
-    out = subprocess.run([str(exe), "plugins", "--json"], env=env, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [str(exe), "plugins", "--json"], env=env, capture_output=True, text=True, check=True
+    ).stdout
     rows = {(r["kind"], r["name"]): r for r in json.loads(out)}
     assert rows["storage", "sql"]["package"] == "debugtrace"
     assert rows["storage", "sql"]["installed"] is True

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from strategies import events, traces
 
 from debugtrace import parse_events, parse_trace
 from debugtrace.sql.storage import SQLStorage
+from strategies import events, traces
 
 SERVER_FIELDS = {"id", "status", "created_at", "updated_at", "result"}
 
@@ -47,9 +47,12 @@ def test_detail_keys_come_back_exactly_as_sent(evs: list[dict[str, Any]]) -> Non
                 assert dumped[key] == wire(value)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def storage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[SQLStorage]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def storage(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SQLStorage]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('props') / 'props.db'}"
         yield (s := SQLStorage(url))
@@ -64,7 +67,9 @@ def storage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     drop_pg_database(name)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(doc=traces)
 def test_storage_round_trip_is_lossless(storage: SQLStorage, doc: dict[str, Any]) -> None:
     sent = parse_trace(wire(doc))
@@ -77,7 +82,9 @@ def test_storage_round_trip_is_lossless(storage: SQLStorage, doc: dict[str, Any]
     assert [e.seq for e in got.events] == list(range(1, len(sent.events) + 1))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(doc=traces, batches=events.flatmap(lambda a: events.map(lambda b: (a, b))))
 def test_appended_batches_round_trip_in_order(
     storage: SQLStorage, doc: dict[str, Any], batches: tuple[list[Any], list[Any]]
@@ -90,5 +97,3 @@ def test_appended_batches_round_trip_in_order(
     strip = lambda evs: [{**e.model_dump(mode="json"), "seq": None} for e in evs]  # noqa: E731
     assert strip(got.events) == strip(sent)
     assert [e.seq for e in got.events] == list(range(1, len(sent) + 1))
-
-

@@ -32,7 +32,9 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_every_step_is_stored_as_it_happens(collector: Collector) -> None:
-    with collector.record(developer_id="agent-1", repo_url="https://x/calc", bug_description="b") as rec:
+    with collector.record(
+        developer_id="agent-1", repo_url="https://x/calc", bug_description="b"
+    ) as rec:
         rec.reason("divide has no zero guard", type="hypothesis", confidence="medium")
         assert len(collector.get(rec.trace_id).events) == 1  # already durable
         ran = rec.run([sys.executable, "-c", "print('hi'); raise SystemExit(3)"])
@@ -92,8 +94,9 @@ def test_capture_diff_records_each_change_once_without_touching_the_index(
     assert "A  staged.txt" in git(repo, "status", "--porcelain").splitlines()
 
 
-def test_captured_diffs_apply_in_order_to_the_base(collector: Collector, repo: Path,
-                                                   tmp_path: Path) -> None:
+def test_captured_diffs_apply_in_order_to_the_base(
+    collector: Collector, repo: Path, tmp_path: Path
+) -> None:
     base = git(repo, "rev-parse", "HEAD").strip()
     with collector.record(developer_id="d", repo_url=str(repo), bug_description="b") as rec:
         (repo / "calc.py").write_text("v2\n")
@@ -105,6 +108,7 @@ def test_captured_diffs_apply_in_order_to_the_base(collector: Collector, repo: P
     git(clone, "checkout", "-q", base)
     for ev in collector.get(rec.trace_id).events:
         assert isinstance(ev, EditEvent)
-        subprocess.run(["git", "-C", str(clone), "apply", "-"], input=ev.details.diff, text=True,
-                       check=True)
+        subprocess.run(
+            ["git", "-C", str(clone), "apply", "-"], input=ev.details.diff, text=True, check=True
+        )
     assert (clone / "calc.py").read_text() == "v3\n"

@@ -1,4 +1,5 @@
-"""debugtrace: capture whole debugging sessions, validate each fix in a sandbox, grade the reasoning.
+"""debugtrace: capture whole debugging sessions, validate each fix in a sandbox, grade the
+reasoning.
 
 The public API is what ``__all__`` lists. Names load on first use, so ``import debugtrace`` stays
 cheap (no database, container or LLM library is imported until a backend is used).
@@ -7,14 +8,16 @@ cheap (no database, container or LLM library is imported until a backend is used
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
-from .hookspecs import hookimpl
-
+# Not `from typing import TYPE_CHECKING`: importing typing alone would triple this module's cost.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .collector import Collector
     from .config import Limits, Settings
     from .errors import DebugtraceError, InvalidTrace, StorageError, TraceNotFound, UnknownBackend
+    from .hookspecs import hookimpl
     from .ingest import parse_events, parse_trace
     from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
     from .recorder import Recorder
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "hookimpl": "hookspecs",
     "Collector": "collector",
     "Recorder": "recorder",
     "Settings": "config",
@@ -51,7 +55,7 @@ _LAZY = {
     "UnknownBackend": "errors",
 }
 
-__all__ = ["__version__", "hookimpl", *_LAZY]
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -143,6 +143,21 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .demo import run_demo
+    from .render import render_trace
+
+    with tempfile.TemporaryDirectory(prefix="debugtrace-demo-") as tmp, _collector(args) as c:
+        print("recording a demo debugging session (calc.py: divide by zero) ...", file=sys.stderr)
+        trace = run_demo(c, Path(tmp), finalize=not args.no_finalize)
+        sys.stdout.write(render_trace(trace))
+        print(f"\nstored as {trace.id} in {c.settings.sqlalchemy_url()}", file=sys.stderr)
+        print(trace.id)
+    return EXIT_OK
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import Plugins
 
@@ -228,7 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.set_defaults(func=fn)
         return sp
@@ -265,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("finalize", cmd_finalize, "validate the fix of a stored trace and grade it")
     sp.add_argument("trace_id", metavar="ID")
+
+    sp = add("demo", cmd_demo, "record, store and finalize a demo debugging session")
+    sp.add_argument("--no-finalize", action="store_true", help="only record and store it")
 
     sp = add("plugins", cmd_plugins, "list storage, sandbox and grader backends")
     sp.add_argument("--json", action="store_true")

@@ -1,7 +1,7 @@
 """One settings object for the whole library: ``DEBUGTRACE_*`` environment variables and ``.env``.
 
-Front ends build a :class:`Settings` once and pass it down; tests inject their own instance instead of
-touching the environment. The table in ``docs/configuration.md`` is generated from this class.
+Front ends build a :class:`Settings` once and pass it down; tests inject their own instance instead
+of touching the environment. The table in ``docs/configuration.md`` is generated from this class.
 """
 
 from __future__ import annotations

@@ -33,7 +33,9 @@ def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     except FileNotFoundError as exc:
         raise GitError("git is not installed (it is needed to capture diffs)") from exc
     if proc.returncode != 0:
-        raise GitError(f"git {args[0]} failed in {repo}: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise GitError(
+            f"git {args[0]} failed in {repo}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc.stdout
 
 
@@ -72,8 +74,14 @@ class WorktreeSnapshots:
         if new == self.tree:
             return []
         text = _git(
-            self.repo, "diff", "--no-color", "--no-ext-diff", "--binary", "--no-renames",
-            self.tree, new,
+            self.repo,
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--binary",
+            "--no-renames",
+            self.tree,
+            new,
         )
         self.tree = new
         return split_diff(text)

@@ -26,9 +26,9 @@ def register_storage(register: Register) -> None:
 
     Called once, the first time a storage backend is looked up by name (``DEBUGTRACE_STORAGE``).
     Call ``register(name, factory, requires=(...), description=..., install_hint=...)`` for each
-    backend; ``factory(settings)`` must return a :class:`debugtrace.storage.Storage` and should import
-    its heavy dependencies only when called. ``requires`` names the importable modules it needs, so
-    ``debugtrace plugins`` can say whether they are installed. Returns nothing.
+    backend; ``factory(settings)`` must return a :class:`debugtrace.storage.Storage` and should
+    import its heavy dependencies only when called. ``requires`` names the importable modules it
+    needs, so ``debugtrace plugins`` can say whether they are installed. Returns nothing.
     """
 
 

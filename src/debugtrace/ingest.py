@@ -27,7 +27,9 @@ def _load(data: str | bytes) -> Any:
         raise InvalidTrace(f"malformed JSON: {msg}") from None
 
 
-def parse_trace(data: Trace | Mapping[str, Any] | str | bytes, limits: Limits | None = None) -> Trace:
+def parse_trace(
+    data: Trace | Mapping[str, Any] | str | bytes, limits: Limits | None = None
+) -> Trace:
     """Validate a trace document (a dict, JSON text, or a Trace); returns the model.
 
     Raises :class:`InvalidTrace` naming every wrong field (``events.2.details.output: ...``).

@@ -48,8 +48,10 @@ def check_events(events: Sequence[Event], limits: Limits, prefix: Loc = ()) -> l
     for i, ev in enumerate(events):
         d = ev.details
         if isinstance(d, CommandDetails):
-            suspect = len(d.output) * 4 > out or len(d.command) * 4 > short or (
-                d.cwd is not None and len(d.cwd) * 4 > short
+            suspect = (
+                len(d.output) * 4 > out
+                or len(d.command) * 4 > short
+                or (d.cwd is not None and len(d.cwd) * 4 > short)
             )
         elif isinstance(d, EditDetails):
             suspect = len(d.diff) * 4 > diff or len(d.file) * 4 > short
@@ -94,8 +96,11 @@ def _check_details(loc: Loc, d: object, limits: Limits) -> list[ErrorDetail]:
             ("text", d.text, limits.max_text_bytes, "max_text_bytes"),
             ("reasoning_type", d.reasoning_type, short, "max_field_bytes"),
         ]
-    return [err for name, value, limit, setting in fields
-            for err in _field((*loc, name), value, limit, setting)]
+    return [
+        err
+        for name, value, limit, setting in fields
+        for err in _field((*loc, name), value, limit, setting)
+    ]
 
 
 def check_trace(trace: Trace, limits: Limits) -> list[ErrorDetail]:

@@ -1,15 +1,15 @@
 """The trace model (pydantic v2): a trace and its events, exactly in the seed's wire shape.
 
-An event on the wire is ``{"type": ..., "timestamp": ..., "details": {...}}``; ``type`` picks one of
-:class:`ReasoningEvent`, :class:`CommandEvent` and :class:`EditEvent`. Unknown keys inside ``details``
-are kept and returned as sent; an unknown ``type`` is refused with the allowed ones. Timestamps are
-timezone-aware and normalised to UTC (a naive timestamp is taken as UTC). Size limits are ingest
-policy, checked by :mod:`debugtrace.limits` when untrusted input is parsed.
+An event on the wire is ``{"type": ..., "timestamp": ..., "details": {...}}``; ``type`` picks
+one of :class:`ReasoningEvent`, :class:`CommandEvent` and :class:`EditEvent`. Unknown keys inside
+``details`` are kept and returned as sent; an unknown ``type`` is refused with the allowed ones.
+Timestamps are timezone-aware and normalised to UTC (a naive timestamp is taken as UTC). Size
+limits are ingest policy, checked by :mod:`debugtrace.limits` when untrusted input is parsed.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -41,16 +41,16 @@ __all__ = [
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _to_utc(value: datetime) -> datetime:
     # Naive timestamps are UTC by contract; aware ones are normalised so stored == returned.
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    if value.tzinfo is timezone.utc or not value.utcoffset():
+        return value.replace(tzinfo=UTC)
+    if value.tzinfo is UTC or not value.utcoffset():
         return value  # already UTC (pydantic's parsed "Z" included); skip the conversion
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]

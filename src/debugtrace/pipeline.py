@@ -14,7 +14,11 @@ if TYPE_CHECKING:
 def finalize(collector: Collector, trace_id: str) -> Trace:
     """Run every stage on the stored trace and store what each found; returns the trace."""
     collector.get(trace_id)  # unknown ids fail the same way as everywhere else
-    raise DebugtraceError(
+    raise FinalizeUnavailable(
         "finalize is not available in this version yet; the trace is stored and can be "
         "finalized once the pipeline ships"
     )
+
+
+class FinalizeUnavailable(DebugtraceError, NotImplementedError):
+    """This build has no finalize pipeline yet."""

@@ -1,7 +1,8 @@
 """The plugin manager: built-ins plus entry-point plugins, loaded lazily, wrapped in typed calls.
 
-Nothing here runs at import time. :func:`plugin_manager` builds a manager on demand; :class:`Plugins`
-is the only thing the core, CLI and HTTP code use to reach hooks (they never call ``pm.hook``).
+Nothing here runs at import time. :func:`plugin_manager` builds a manager on demand;
+:class:`Plugins` is the only thing the core, CLI and HTTP code use to reach hooks (they never call
+``pm.hook``).
 """
 
 from __future__ import annotations

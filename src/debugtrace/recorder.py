@@ -22,7 +22,7 @@ __all__ = ["Recorder"]
 
 
 class Recorder:
-    """Appends events to one stored trace. Made by :meth:`Collector.record`; use it with ``with``."""
+    """Appends events to one stored trace; made by :meth:`Collector.record`, used with ``with``."""
 
     def __init__(self, collector: Collector, trace: Trace, *, finalize: bool = False) -> None:
         self.collector = collector

@@ -33,8 +33,12 @@ def render_event(ev: Event, full: bool = False) -> str:
         return f"{head}$ {c.command}{status}{took}\n{_indent(c.output, full)}"
     assert isinstance(ev, EditEvent)
     diff = ev.details.diff
-    plus = sum(1 for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
-    minus = sum(1 for line in diff.splitlines() if line.startswith("-") and not line.startswith("---"))
+    plus = sum(
+        1 for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+    )
+    minus = sum(
+        1 for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")
+    )
     return f"{head}edit {ev.details.file} (+{plus} -{minus})\n{_indent(diff, full)}"
 
 

@@ -1,6 +1,7 @@
 """What finalize records on a trace: stage statuses, per-edit results, test validation, grades.
 
-Each stage writes its piece as soon as it finishes, so a crash in a later stage keeps the earlier ones.
+Each stage writes its piece as soon as it finishes, so a crash in a later stage keeps the earlier
+ones.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -65,7 +65,7 @@ class StorageContract:
         assert storage.get(str(stored.id)) == stored
 
     def test_create_keeps_a_given_created_at(self, storage: Storage) -> None:
-        when = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+        when = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
         stored = storage.create(sample_trace(created_at=when))
         assert storage.get(str(stored.id)).created_at == when
 
@@ -166,7 +166,7 @@ class StorageContract:
         storage.set_status(a, "finalized")
         done = storage.list(TraceQuery(developer_id=dev, status="finalized"))
         assert [s.id for s in done.items] == [a]
-        future = datetime.now(timezone.utc) + timedelta(days=1)
+        future = datetime.now(UTC) + timedelta(days=1)
         assert storage.list(TraceQuery(developer_id=dev, since=future)).items == []
 
     def test_set_status_compare_and_set(self, storage: Storage) -> None:

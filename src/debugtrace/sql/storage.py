@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -42,7 +42,7 @@ _SUMMARY_COLUMNS = [
 ]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -55,7 +55,7 @@ def _utc(value: datetime | int) -> datetime:
     # SQLite hands back naive datetimes (or integer microseconds); everything stored was UTC.
     if isinstance(value, int):
         return _EPOCH + value * _MICROSECOND
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class SQLStorage(Storage):
@@ -68,7 +68,9 @@ class SQLStorage(Storage):
             self.engine = make_engine(url)
             ensure_schema(self.engine)
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot open the database {self._safe_url()}: {_reason(exc)}") from exc
+            raise StorageError(
+                f"cannot open the database {self._safe_url()}: {_reason(exc)}"
+            ) from exc
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
         p = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._sql_bump = (
@@ -85,9 +87,8 @@ class SQLStorage(Storage):
     def _column_time(self, value: datetime) -> datetime | str:
         """A DateTime column value for the driver (SQLite: SQLAlchemy's naive-UTC text form)."""
         if self._sqlite:
-            return value.astimezone(timezone.utc).isoformat(" ", "microseconds")[:26]
+            return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
         return value
-
 
     def _safe_url(self) -> str:
         from sqlalchemy.engine import make_url
@@ -312,8 +313,9 @@ def _summary_dict(row: Row[Any]) -> dict[str, Any]:
     return doc
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def _reason(exc: Exception) -> str:
     # The driver's own message is the useful part; SQLAlchemy wraps it with SQL and parameters.
     if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return str(exc.orig).strip().splitlines()[0]
-    return str(exc).splitlines()[0]
+        exc = exc.orig
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
