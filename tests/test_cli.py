@@ -24,7 +24,7 @@ import pytest
 
 DEBUGTRACE = Path(sys.executable).parent / "debugtrace"
 
-# The example of /work/shared/examples/minimal-trace.json, embedded so the tests need no other files.
+# shared/examples/minimal-trace.json, embedded so the tests need no other files, plus unknown keys.
 MINIMAL_TRACE: dict[str, Any] = {
     "developer_id": "dev_042",
     "repo_url": "https://github.com/example/calc",
@@ -64,7 +64,8 @@ MINIMAL_TRACE: dict[str, Any] = {
             "type": "reasoning",
             "timestamp": "2025-03-02T09:05:00Z",
             "details": {
-                "text": "Guard added; the failing test should now pass and nothing else should change",
+                "text": "Guard added; the failing test should now pass "
+                "and nothing else should change",
                 "reasoning_type": "conclusion",
                 "confidence": "high",
             },
@@ -173,7 +174,7 @@ def cli(tmp_path: Path) -> CLI:
 
 @pytest.fixture
 def write(tmp_path: Path) -> Callable[[str, Any], str]:
-    """``write("t.json", doc)`` writes ``doc`` (JSON-encoded unless already text); returns the path."""
+    """``write("t.json", doc)`` writes ``doc`` (as JSON unless it is text); returns the path."""
 
     def write_file(name: str, content: Any) -> str:
         path = tmp_path / name

@@ -162,9 +162,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import Plugins
 
     plugins = Plugins(_settings(args))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for kind in ("storage", "sandbox", "grader"):
-        for info in plugins.backends(kind).values():  # type: ignore[arg-type]
+        for info in plugins.backends(kind).values():
             missing = info.missing()
             rows.append(
                 {

@@ -67,7 +67,7 @@ class RunResult:
     output_bytes: int = 0
     """How much it printed in all (the kept ``output`` may be shorter)."""
     files: dict[str, bytes] = field(default_factory=dict)
-    """Files fetched back after the run (e.g. the JUnit report), by path relative to the worktree."""
+    """Files fetched after the run (e.g. the JUnit report), by path relative to the worktree."""
 
 
 @dataclass
@@ -110,7 +110,7 @@ class Sandbox(ABC):
 
     @abstractmethod
     def close(self, handle: SandboxHandle) -> None:
-        """Release all that ``prepare``/``run`` made (processes, containers, volumes); idempotent."""
+        """Release what prepare and run made (processes, containers, volumes); idempotent."""
 
     def sync_back(self, handle: SandboxHandle) -> None:  # noqa: B027 - optional
         """Copy changes made inside the sandbox back to the worktree (default: nothing to do)."""
