@@ -26,7 +26,10 @@ __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "Plugins", "plugin_manager"]
 
 ENTRY_POINT_GROUP = "debugtrace"
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("debugtrace.default_plugins.sql_storage",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "debugtrace.default_plugins.sql_storage",
+    "debugtrace.default_plugins.local_sandbox",
+)
 """Built-in backends, registered through the same ``pm.register`` path as any other plugin."""
 
 _HOOK_OF_KIND: dict[Kind, str] = {

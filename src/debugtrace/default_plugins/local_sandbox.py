@@ -1,0 +1,29 @@
+"""Built-in sandbox ``local``: a contained subprocess (bwrap, rlimits, timeout, scrubbed env)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..registry import Register
+    from ..sandbox import Sandbox
+
+
+def _local(settings: Settings) -> Sandbox:
+    from ..local_sandbox import LocalSandbox
+
+    return LocalSandbox(settings)
+
+
+@hookimpl
+def register_sandboxes(register: Register) -> None:
+    """Register ``local``."""
+    register(
+        "local",
+        _local,
+        description="subprocess in the worktree: timeout, rlimits, scrubbed env; with bubblewrap "
+        "also no network and a read-only system",
+    )
