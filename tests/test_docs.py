@@ -1,4 +1,4 @@
-"""The docs cannot go stale: generated pages match the code; every hook and setting is documented."""
+"""The docs cannot go stale: generated pages match the code; every hook and setting is listed."""
 
 from __future__ import annotations
 
