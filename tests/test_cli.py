@@ -205,9 +205,9 @@ class Seed:
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
     home = tmp_path_factory.mktemp("seed")
     (home / "t.json").write_text(json.dumps(MINIMAL_TRACE), encoding="utf-8")
-    submit = run_cli(home, "submit", "t.json").assert_ok()
+    submit = run_cli(home, "submit", "--no-finalize", "t.json").assert_ok()
     bob = json.dumps(with_changes(MINIMAL_TRACE, developer_id="bob"))
-    bob_id = run_cli(home, "submit", "-", stdin=bob).assert_ok().last_line
+    bob_id = run_cli(home, "submit", "--no-finalize", "-", stdin=bob).assert_ok().last_line
     listing = run_cli(home, "list", "--json").assert_ok().json()
     doc = run_cli(home, "show", submit.last_line, "--json").assert_ok().json()
     assert not (home / "traces.db-wal").exists()  # all in one file, so a copy is the same database
@@ -565,10 +565,12 @@ def test_an_unreachable_database_is_named_without_its_password(
     assert "secret" not in run.out
 
 
-def test_finalize_is_not_available_yet(cli: CLI, trace_id: str) -> None:
-    # A stub for now: it must fail cleanly. Tighten this once the pipeline ships.
+def test_finalize_reports_each_stage_and_exits_1_when_one_failed(cli: CLI, trace_id: str) -> None:
+    # The example's repository (github.com/example/calc) cannot be reached from here.
     run = cli("finalize", trace_id)
-    assert run.code != 0
+    assert run.code == 1
     assert "Traceback" not in run.err
+    assert run.err.startswith("error: stage workspace failed: ")
     assert len(run.err.splitlines()) == 1
-    assert run.err.startswith("error: ")
+    assert "workspace  failed" in run.out
+    assert "apply      skipped" in run.out

@@ -176,3 +176,21 @@ def test_cli_plugins_lists_kind_name_package_and_dependencies(tmp_path: Path) ->
     assert rows["storage", "memory"]["package"] == "debugtrace-fake"
     assert rows["grader", "needs-missing-lib"]["installed"] is False
     assert rows["grader", "needs-missing-lib"]["missing"] == ["a_module_that_is_not_installed"]
+
+
+def test_hook_detect_project(settings: Settings, tmp_path: Path) -> None:
+    from debugtrace.sandbox import ProjectSpec
+
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    plugins = Plugins(settings)
+    assert plugins.detect_project(tmp_path).kind == "python"  # type: ignore[union-attr]
+
+    class Plugin:
+        @debugtrace.hookimpl(tryfirst=True)
+        def detect_project(self, path: Path) -> ProjectSpec | None:
+            return ProjectSpec(kind="bazel", test_command=("bazel", "test", "//..."))
+
+    plugins.pm.register(Plugin())
+    assert plugins.detect_project(tmp_path) == ProjectSpec(
+        kind="bazel", test_command=("bazel", "test", "//...")
+    )

@@ -57,9 +57,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = Settings()
     except ValidationError as exc:
         raise CLIError(_bad_setting(exc)) from None
+    updates: dict[str, Any] = {}
     if args.database_url:
-        settings = settings.model_copy(update={"database_url": args.database_url})
-    return settings
+        updates["database_url"] = args.database_url
+    if "allow_local_repos" not in settings.model_fields_set:
+        # On the command line the user finalizes their own traces, local repositories included;
+        # DEBUGTRACE_ALLOW_LOCAL_REPOS=0 turns this off. (The HTTP server never allows them.)
+        updates["allow_local_repos"] = True
+    return settings.model_copy(update=updates) if updates else settings
 
 
 def _bad_setting(exc: ValidationError) -> str:
@@ -88,10 +93,23 @@ def _print_json(obj: Any) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     text = _read_input(args.file)
     with _collector(args) as c:
-        trace = c.submit(text, finalize=args.finalize)
+        trace = c.submit(text)
         print(f"stored trace with {len(trace.events)} events", file=sys.stderr)
+        if args.finalize:
+            from .render import render_result
+
+            trace = c.finalize(str(trace.id), progress=_progress())
+            sys.stdout.write(render_result(trace))
         print(trace.id)
+    # Stored either way; a failed stage is reported but does not make the submit fail.
     return EXIT_OK
+
+
+def _progress() -> Callable[[Any], None]:
+    """Stage progress on stderr: a spinner on a terminal, one line per finished stage."""
+    from .render import StageProgress
+
+    return StageProgress(sys.stderr)
 
 
 def cmd_events_add(args: argparse.Namespace) -> int:
@@ -135,11 +153,25 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
+    from .pipeline import FinalizeOptions
+
+    options = FinalizeOptions(
+        repeat=args.repeat, per_edit=args.per_edit, test_command=args.test_command, force=args.force
+    )
     with _collector(args) as c:
-        trace = c.finalize(args.trace_id)
+        trace = c.finalize(args.trace_id, options, progress=_progress())
     from .render import render_result
 
     sys.stdout.write(render_result(trace))
+    return _finalize_exit(trace)
+
+
+def _finalize_exit(trace: Any) -> int:
+    """0 when every stage ran (ok or skipped), 1 with one line naming the first that did not."""
+    for st in trace.result.stages:
+        if st.status in ("failed", "error"):
+            _fail(f"stage {st.name} {st.status}: {st.message}")
+            return EXIT_FAILED
     return EXIT_OK
 
 
@@ -151,7 +183,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="debugtrace-demo-") as tmp, _collector(args) as c:
         print("recording a demo debugging session (calc.py: divide by zero) ...", file=sys.stderr)
-        trace = run_demo(c, Path(tmp), finalize=not args.no_finalize)
+        trace = run_demo(c, Path(tmp), finalize=not args.no_finalize, progress=_progress())
         sys.stdout.write(render_trace(trace))
         print(f"\nstored as {trace.id} in {c.settings.sqlalchemy_url()}", file=sys.stderr)
         print(trace.id)
@@ -255,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--finalize",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="run the finalize pipeline after storing",
+        default=True,
+        help="validate the fix right after storing (default; --no-finalize only stores)",
     )
 
     sp = add("show", cmd_show, "show a stored trace as a timeline (or --json)")
@@ -282,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("finalize", cmd_finalize, "validate the fix of a stored trace and grade it")
     sp.add_argument("trace_id", metavar="ID")
+    sp.add_argument(
+        "--repeat", type=int, metavar="N", help="run the tests N times to mark flaky ones"
+    )
+    sp.add_argument("--per-edit", action="store_true", help="record which edit made each test pass")
+    sp.add_argument("--test-command", metavar="CMD", help="run this instead of the detected tests")
+    sp.add_argument("--force", action="store_true", help="run even if a previous run seems stuck")
 
     sp = add("demo", cmd_demo, "record, store and finalize a demo debugging session")
     sp.add_argument("--no-finalize", action="store_true", help="only record and store it")

@@ -14,7 +14,11 @@ from .plugins import Plugins
 from .storage import Storage, TracePage, TraceQuery
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .pipeline import FinalizeOptions
     from .recorder import Recorder
+    from .results import Stage
 
 __all__ = ["Collector"]
 
@@ -140,11 +144,22 @@ class Collector:
         )
         return self.storage.list(query)
 
-    def finalize(self, trace_id: str) -> Trace:
-        """Run the finalize pipeline on a stored trace; returns the trace with its results."""
+    def finalize(
+        self,
+        trace_id: str,
+        options: FinalizeOptions | None = None,
+        progress: Callable[[Stage], None] | None = None,
+    ) -> Trace:
+        """Validate the trace's fix: clone, apply the edits, run the tests before and after in a
+        sandbox, grade, and store what each stage found. Returns the trace with its results.
+
+        ``progress`` is called with each stage as it starts and ends. Raises ``TraceNotFound``, or
+        ``FinalizeConflict`` when the trace is being finalized already; every other failure is
+        recorded as the status of the stage where it happened.
+        """
         from .pipeline import finalize
 
-        return finalize(self, trace_id)
+        return finalize(self, trace_id, options, progress)
 
     def record(
         self,

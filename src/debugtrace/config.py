@@ -63,6 +63,22 @@ class Settings(BaseSettings):
     sandbox: str = Field(
         "auto", description="Sandbox backend: `auto` (docker when an engine answers, else local)."
     )
+    docker_image: str = Field(
+        "debugtrace-python:3.11",
+        description="Image the `docker` sandbox runs commands in; never pulled (build it with "
+        "`scripts/build-base-image.sh`).",
+    )
+    docker_user: str = Field(
+        "1000:1000", description="Numeric `uid:gid` that commands run as in the `docker` sandbox."
+    )
+    docker_network: str = Field(
+        "bridge",
+        description="Docker network for sandbox commands that may use the network (all others get "
+        "`none`).",
+    )
+    docker_cpus: float | None = Field(
+        None, gt=0, description="CPUs one `docker` sandbox command may use; unset = no limit."
+    )
     grader: str | None = Field(
         None, description="Grader(s), comma-separated; unset = `openai` with a key, else heuristic."
     )
@@ -73,6 +89,15 @@ class Settings(BaseSettings):
     allow_local_repos: bool = Field(
         False, description="Allow `repo_url` to be a local path or file:// URL (never on a server)."
     )
+    clone_timeout_s: float = Field(300, gt=0, description="Time allowed to clone or fetch a repo.")
+    max_repo_bytes: int = Field(
+        2 * 1024**3, ge=1, description="Largest repository (its mirror on disk) finalize accepts."
+    )
+    test_timeout_s: float = Field(900, gt=0, description="Time allowed for one test run.")
+    test_command: str | None = Field(
+        None, description="Test command to run instead of the detected one (split like a shell)."
+    )
+    repeat: int = Field(1, ge=1, le=20, description="Test runs after the edits (>1 marks flaky).")
     limits: Limits = Field(default_factory=Limits, description="Input size limits (see below).")
 
     def sqlalchemy_url(self) -> str:

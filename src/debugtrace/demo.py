@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .collector import Collector
 from .model import Trace
+from .results import Stage
 
 __all__ = ["make_demo_repo", "run_demo"]
 
@@ -79,8 +81,15 @@ def make_demo_repo(path: Path) -> str:
     return _git(path, "rev-parse", "HEAD")
 
 
-def run_demo(collector: Collector, workdir: Path, *, finalize: bool = True) -> Trace:
-    """Record fixing the demo bug in a repository under ``workdir``; returns the stored trace."""
+def run_demo(
+    collector: Collector,
+    workdir: Path,
+    *,
+    finalize: bool = True,
+    progress: Callable[[Stage], None] | None = None,
+) -> Trace:
+    """Record fixing the demo bug in a repository under ``workdir``, then finalize it (the local
+    repository is allowed for this run); returns the stored trace."""
     repo = workdir / "calc"
     base = make_demo_repo(repo)
     test_cmd = [sys.executable, "-m", "unittest", "-v", "test_calc"]
@@ -106,10 +115,10 @@ def run_demo(collector: Collector, workdir: Path, *, finalize: bool = True) -> T
             type="conclusion",
             confidence="high",
         )
-    trace_id = rec.trace_id
-    if finalize:
-        try:
-            return collector.finalize(trace_id)
-        except NotImplementedError:
-            pass
-    return collector.get(trace_id)
+    if not finalize:
+        return collector.get(rec.trace_id)
+    local = Collector(
+        settings=collector.settings.model_copy(update={"allow_local_repos": True}),
+        storage=collector.storage,
+    )
+    return local.finalize(rec.trace_id, progress=progress)

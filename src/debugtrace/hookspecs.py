@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .model import Event, Trace
     from .registry import Register
+    from .sandbox import ProjectSpec
 
 PROJECT = "debugtrace"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -49,6 +52,17 @@ def register_graders(register: Register) -> None:
     Called once, the first time a grader is looked up by name (``DEBUGTRACE_GRADER``). Same
     ``register`` signature as :func:`register_storage`; ``factory(settings)`` returns a
     ``debugtrace.grader.Grader``. Returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def detect_project(path: Path) -> ProjectSpec | None:
+    """Say what kind of project is checked out at ``path`` and how to run its tests.
+
+    Called by finalize's tests stage with the checkout (edits applied). Returns a
+    :class:`debugtrace.sandbox.ProjectSpec`, or None to let the next implementation decide; the
+    first non-None result wins, so mark an implementation ``tryfirst=True`` to override the
+    built-in detection (Python, Node, Go, Rust, Maven, make).
     """
 
 

@@ -14,6 +14,7 @@ Layers, each used when available:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -23,53 +24,16 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 from .config import Settings
 from .sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxError, SandboxHandle
+from .textutil import BoundedOutput
 
-__all__ = ["BoundedOutput", "LocalSandbox"]
+__all__ = ["LocalSandbox"]
 
 NOBODY = 65534
-
-
-class BoundedOutput:
-    """Keeps the first and last ``limit/2`` bytes of a stream and counts the rest."""
-
-    MARKER_ROOM = 64
-    """Bytes reserved for the line that says how much was cut, so the text fits in ``limit``."""
-
-    def __init__(self, limit: int) -> None:
-        self.half = max((limit - self.MARKER_ROOM) // 2, 1)
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def feed(self, chunk: bytes) -> None:
-        """Take the next piece of the stream."""
-        self.total += len(chunk)
-        room = self.half - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > self.half:
-                del self.tail[: len(self.tail) - self.half]
-
-    def drain(self, stream: IO[bytes]) -> None:
-        """Read ``stream`` to its end."""
-        while chunk := stream.read(65536):
-            self.feed(chunk)
-
-    def text(self) -> str:
-        """What was kept, decoded, with a marker where the middle was dropped."""
-        kept = len(self.head) + len(self.tail)
-        head = self.head.decode("utf-8", "replace")
-        if kept >= self.total:
-            return head + self.tail.decode("utf-8", "replace")
-        tail = self.tail.decode("utf-8", "ignore")
-        return f"{head}\n[... {self.total - kept} bytes of output cut ...]\n{tail}"
+WORKSPACE = "/tmp/workspace"
+"""Where the worktree appears inside bubblewrap (the same path as in the docker sandbox)."""
 
 
 def _scrubbed_env(project: ProjectSpec, home: str) -> dict[str, str]:
@@ -89,6 +53,7 @@ class LocalSandbox(Sandbox):
     """Runs commands as local subprocesses with the isolation layers above."""
 
     name = "local"
+    python = sys.executable
 
     def __init__(self, settings: Settings | None = None, *, use_bwrap: bool | None = None) -> None:
         self.settings = settings
@@ -132,12 +97,14 @@ class LocalSandbox(Sandbox):
             cmd += [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
             cmd += ["--tmpfs", "/tmp"]
             home = Path.home()
-            if home != Path("/") and not str(handle.worktree).startswith(str(home) + os.sep):
+            if home != Path("/"):
                 cmd += ["--tmpfs", str(home)]  # hide the invoking user's files (keys, configs)
                 for keep in {Path(sys.base_prefix), Path(sys.prefix)}:
                     if str(keep).startswith(str(home) + os.sep):
                         cmd += ["--ro-bind", str(keep), str(keep)]
-            cmd += ["--bind", wt, wt, "--chdir", wt, "--die-with-parent", "--new-session"]
+            # A fixed, neutral path: the host path's parents may not be readable as nobody.
+            cmd += ["--bind", wt, WORKSPACE, "--chdir", WORKSPACE]
+            cmd += ["--die-with-parent", "--new-session"]
             cmd += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
             if not limits.network:
                 cmd += ["--unshare-net"]
@@ -218,10 +185,8 @@ class LocalSandbox(Sandbox):
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _chown_tree(root: Path, uid: int) -> None:

@@ -19,8 +19,11 @@ from .errors import UnknownBackend
 from .registry import BackendInfo, Kind
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .config import Settings
     from .model import Event, Trace
+    from .sandbox import ProjectSpec
 
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "Plugins", "plugin_manager"]
 
@@ -29,6 +32,8 @@ ENTRY_POINT_GROUP = "debugtrace"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "debugtrace.default_plugins.sql_storage",
     "debugtrace.default_plugins.local_sandbox",
+    "debugtrace.default_plugins.docker_sandbox",
+    "debugtrace.default_plugins.projects",
 )
 """Built-in backends, registered through the same ``pm.register`` path as any other plugin."""
 
@@ -112,6 +117,11 @@ class Plugins:
                 f"{kind} {name!r} needs {', '.join(missing)}, which is not installed: {hint}",
             )
         return info.factory(self.settings)
+
+    def detect_project(self, path: Path) -> ProjectSpec | None:
+        """What project is checked out at ``path`` and how to test it (first answer wins)."""
+        spec: ProjectSpec | None = self.pm.hook.detect_project(path=path)
+        return spec
 
     def trace_submitted(self, trace: Trace) -> None:
         """Tell plugins a trace was stored."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, TextIO
+
 from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
+from .results import Stage
 from .storage import TracePage
 
-__all__ = ["render_page", "render_result", "render_trace"]
+__all__ = ["StageProgress", "render_page", "render_result", "render_trace"]
 
 _PREVIEW_LINES = 8
 
@@ -93,3 +96,36 @@ def render_page(page: TracePage) -> str:
     if page.next_cursor:
         out.append(f"more: --cursor {page.next_cursor}\n")
     return "".join(out)
+
+
+class StageProgress:
+    """Shows finalize's stages on a terminal: a spinner while one runs, a line when it ends.
+
+    Quiet when ``stream`` is not a terminal (logs and pipes get only the final report).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.enabled = stream.isatty()
+        self._status: Any = None
+        if self.enabled:
+            from rich.console import Console
+
+            self.console = Console(file=stream, highlight=False)
+
+    def __call__(self, stage: Stage) -> None:
+        if not self.enabled:
+            return
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if stage.status == "running":
+            self._status = self.console.status(f"{stage.name} ...")
+            self._status.start()
+            return
+        color = {"ok": "green", "failed": "red", "error": "red", "skipped": "yellow"}
+        took = f"{stage.duration_s:.1f}s" if stage.duration_s is not None else ""
+        self.console.print(
+            f"[{color.get(stage.status, 'white')}]{stage.status:<8}[/] {stage.name:<10} "
+            f"{took:>7}  {stage.message}",
+            markup=True,
+        )

@@ -61,6 +61,8 @@ class Validation(BaseModel):
     flaky: list[str] = Field(default_factory=list)
     fix_validated: bool = False
     """At least one fail_to_pass and no pass_to_fail."""
+    turned_green_by: dict[str, int] = Field(default_factory=dict)
+    """With per-edit validation: the seq of the edit after which each fail_to_pass test passed."""
 
 
 class RubricScore(BaseModel):

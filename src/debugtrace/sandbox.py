@@ -45,10 +45,13 @@ class ProjectSpec:
     test_command: tuple[str, ...]
     """argv of the test run, run in the worktree root; ``{junit}`` is replaced by a report path."""
     report_format: str | None = None
-    """``junit`` when the command writes JUnit XML to ``{junit}``, ``go-json`` for
-    ``go test -json`` on stdout, None for pass/fail by exit code."""
+    """``junit`` when the command writes JUnit XML to ``{junit}``; ``unittest``, ``libtest`` or
+    ``go-json`` when per-test results are read from the output; None for pass/fail by exit code."""
     setup_commands: tuple[tuple[str, ...], ...] = ()
     """Commands run once before the tests (with network only where the sandbox allows it)."""
+    fallback_command: tuple[str, ...] | None = None
+    """Run instead when the test command's runner is missing (e.g. unittest without pytest)."""
+    fallback_format: str | None = None
     dependency_files: tuple[str, ...] = ()
     """Files whose content decides the environment (requirements, lock files), for image caching."""
     env: Mapping[str, str] = field(default_factory=dict)
@@ -83,6 +86,12 @@ class Sandbox(ABC):
     """Runs commands for one worktree at a time, isolated from the host. Always ``close`` it."""
 
     name: str = ""
+    python: str = "python3"
+    """How to start Python inside this sandbox (``{python}`` in test commands)."""
+
+    def unavailable(self) -> str | None:
+        """Why this sandbox cannot run here (e.g. no engine answers), or None when it can."""
+        return None
 
     @abstractmethod
     def prepare(self, worktree: Path, project: ProjectSpec) -> SandboxHandle:

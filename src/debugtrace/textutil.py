@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["head_tail"]
+from typing import IO
+
+__all__ = ["BoundedOutput", "head_tail"]
 
 
 def head_tail(text: str, max_bytes: int) -> str:
@@ -19,3 +21,42 @@ def head_tail(text: str, max_bytes: int) -> str:
     head = data[: budget // 2].decode("utf-8", "ignore")
     tail = data[len(data) - (budget - budget // 2) :].decode("utf-8", "ignore")
     return head + marker + tail
+
+
+class BoundedOutput:
+    """Keeps the first and last ``limit/2`` bytes of a stream and counts the rest."""
+
+    MARKER_ROOM = 64
+    """Bytes reserved for the line that says how much was cut, so the text fits in ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = max((limit - self.MARKER_ROOM) // 2, 1)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next piece of the stream."""
+        self.total += len(chunk)
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > self.half:
+                del self.tail[: len(self.tail) - self.half]
+
+    def drain(self, stream: IO[bytes]) -> None:
+        """Read ``stream`` to its end."""
+        while chunk := stream.read(65536):
+            self.feed(chunk)
+
+    def text(self) -> str:
+        """What was kept, decoded, with a marker where the middle was dropped."""
+        kept = len(self.head) + len(self.tail)
+        head = self.head.decode("utf-8", "replace")
+        if kept >= self.total:
+            return head + self.tail.decode("utf-8", "replace")
+        tail = self.tail.decode("utf-8", "ignore")
+        return f"{head}\n[... {self.total - kept} bytes of output cut ...]\n{tail}"
