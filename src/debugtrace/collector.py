@@ -7,7 +7,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from .config import Settings
+from .errors import InvalidTrace
 from .ingest import parse_events, parse_trace
 from .model import Event, Trace, TraceStatus
 from .plugins import Plugins
@@ -134,14 +137,17 @@ class Collector:
         cursor: str | None = None,
     ) -> TracePage:
         """One page of trace summaries, newest first; pass ``next_cursor`` back for the next."""
-        query = TraceQuery(
-            developer_id=developer_id,
-            repo_url=repo_url,
-            status=status,
-            since=since,
-            limit=limit,
-            cursor=cursor,
-        )
+        try:
+            query = TraceQuery(
+                developer_id=developer_id,
+                repo_url=repo_url,
+                status=status,
+                since=since,
+                limit=limit,
+                cursor=cursor,
+            )
+        except ValidationError as exc:
+            raise InvalidTrace.from_pydantic(exc.errors()) from None
         return self.storage.list(query)
 
     def finalize(

@@ -35,7 +35,7 @@ class TraceQuery(BaseModel):
     since: datetime | None = None
     """Only traces created at or after this time."""
     limit: int = Field(50, ge=1, le=1000)
-    cursor: str | None = None
+    cursor: str | None = Field(None, pattern=r"^[0-9a-f]{1,64}$")
     """``next_cursor`` of the previous page."""
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import zlib
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from ..errors import InvalidTrace, StorageError
 from .engine import IMMEDIATE
 from .schema import SCHEMA_REVISION
 
@@ -48,14 +49,24 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
     lock (SQLite's write lock, a PostgreSQL advisory lock) and then find nothing to do.
     """
     from alembic import command
+    from alembic.util import CommandError
 
-    with engine.connect().execution_options(**{IMMEDIATE: True}) as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
-        before = current_revision(conn)
-        if before != SCHEMA_REVISION or revision != "head":
-            command.upgrade(alembic_config(conn), revision)  # type: ignore[arg-type]
-        after = current_revision(conn)
+    try:
+        with engine.connect().execution_options(**{IMMEDIATE: True}) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+            before = current_revision(conn)
+            if before != SCHEMA_REVISION or revision != "head":
+                command.upgrade(alembic_config(conn), revision)  # type: ignore[arg-type]
+            after = current_revision(conn)
+    except CommandError as exc:
+        raise InvalidTrace(f"cannot migrate to {revision!r}: {exc}") from exc
+    except SQLAlchemyError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc)
+        raise StorageError(
+            f"cannot migrate the database {url}: {reason.strip()}".splitlines()[0]
+        ) from exc
     return before, after
 
 

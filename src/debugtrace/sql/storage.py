@@ -71,6 +71,11 @@ class SQLStorage(Storage):
             raise StorageError(
                 f"cannot open the database {self._safe_url()}: {_reason(exc)}"
             ) from exc
+        except ImportError as exc:
+            hint = " (pip install 'debugtrace[postgres]')" if "postgres" in url else ""
+            raise StorageError(
+                f"the database driver for {self._safe_url()} is not installed: {exc}{hint}"
+            ) from exc
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
         p = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._sql_bump = (
