@@ -98,6 +98,15 @@ class Settings(BaseSettings):
         None, description="Test command to run instead of the detected one (split like a shell)."
     )
     repeat: int = Field(1, ge=1, le=20, description="Test runs after the edits (>1 marks flaky).")
+    model: str = Field("gpt-4o", description="Model the `openai` grader asks (any served name).")
+    grade_token_budget: int = Field(
+        12_000,
+        ge=1000,
+        description="Most prompt tokens a trace may take in an LLM grader's prompt.",
+    )
+    grade_timeout_s: float = Field(120, gt=0, description="Time allowed for one grading request.")
+    grade_retries: int = Field(3, ge=0, le=10, description="Retries on 429, 5xx and timeouts.")
+    grade_cache: bool = Field(True, description="Reuse a grade for an unchanged trace and verdict.")
     limits: Limits = Field(default_factory=Limits, description="Input size limits (see below).")
 
     def sqlalchemy_url(self) -> str:

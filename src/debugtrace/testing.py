@@ -26,12 +26,19 @@ from typing import Any
 import pytest
 
 from .errors import InvalidTrace, TraceNotFound
+from .grader import Grader
 from .model import CommandEvent, EditEvent, ReasoningEvent, Trace
-from .results import Stage, TraceResult, Validation
+from .results import Grade, Stage, TraceResult, Validation
 from .sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxHandle
 from .storage import Storage, TraceQuery
 
-__all__ = ["SandboxContract", "StorageContract", "sample_trace"]
+__all__ = [
+    "GraderContract",
+    "SandboxContract",
+    "StorageContract",
+    "example_validation",
+    "sample_trace",
+]
 
 
 def sample_trace(developer_id: str | None = None, **fields: Any) -> Trace:
@@ -365,3 +372,43 @@ class SandboxContract:
         assert "WROTE" not in r.output
         assert not outside.exists()
         assert not Path("/etc/debugtrace-probe").exists()
+
+
+def example_validation(validated: bool = True) -> Validation:
+    """A test verdict for :func:`sample_trace`: the fix validated (or not)."""
+    return Validation(
+        base_sha="0" * 40,
+        fail_to_pass=["tests/test_calc.py::test_divide_by_zero"] if validated else [],
+        pass_to_pass=["tests/test_calc.py::test_divide"],
+        fail_to_fail=[] if validated else ["tests/test_calc.py::test_divide_by_zero"],
+        fix_validated=validated,
+    )
+
+
+class GraderContract:
+    """Behaviour every :class:`~debugtrace.grader.Grader` must have. Provide a ``grader`` fixture
+    in a subclass."""
+
+    @pytest.fixture
+    def grader(self) -> Grader:
+        raise NotImplementedError("subclasses provide a `grader` fixture")
+
+    def check(self, grader: Grader, grade: Grade) -> None:
+        assert 1 <= grade.score <= 5
+        assert grade.grader == grader.name
+        assert grade.summary.strip()
+        assert grade.rubric_version
+        for item in grade.rubric.values():
+            assert 1 <= item.score <= 5
+
+    def test_grades_a_validated_fix(self, grader: Grader) -> None:
+        self.check(grader, grader.grade(sample_trace(), example_validation(True)))
+
+    def test_grades_a_failed_fix(self, grader: Grader) -> None:
+        self.check(grader, grader.grade(sample_trace(), example_validation(False)))
+
+    def test_grades_without_a_test_verdict(self, grader: Grader) -> None:
+        self.check(grader, grader.grade(sample_trace(), None))
+
+    def test_grades_an_empty_trace(self, grader: Grader) -> None:
+        self.check(grader, grader.grade(sample_trace(events=[]), None))
