@@ -32,7 +32,7 @@ def test_the_example_trace_validates_its_fix(local: Collector, calc: Path) -> No
     trace = local.submit(example_trace(calc))
     done = local.finalize(str(trace.id))
     assert done.status == "finalized"
-    assert stages(done) == {"workspace": "ok", "apply": "ok", "tests": "ok", "grade": "skipped"}
+    assert stages(done) == {"workspace": "ok", "apply": "ok", "tests": "ok", "grade": "ok"}
     v = done.result.validation
     assert v is not None
     assert v.fail_to_pass == ["tests/test_calc.py::test_divide_by_zero"]
@@ -91,7 +91,7 @@ def test_an_unreachable_repository_fails_the_workspace_stage(local: Collector) -
         "workspace": "failed",
         "apply": "skipped",
         "tests": "skipped",
-        "grade": "skipped",
+        "grade": "ok",  # the reasoning is graded even when the code cannot be checked
     }
     assert "git clone failed" in stage(done, "workspace").message
     assert len(done.events) == 1  # the trace itself is intact
@@ -370,3 +370,37 @@ def test_cli_demo_records_finalizes_and_reports(tmp_path: Path) -> None:
     assert "fix validated: yes" in run.stdout
     assert "test_divide_by_zero" in run.stdout
     assert run.stdout.splitlines()[-1] == run.stdout.strip().splitlines()[-1]
+
+
+def test_finalize_grades_with_the_heuristic_grader_by_default(local: Collector, calc: Path) -> None:
+    done = local.finalize(str(local.submit(example_trace(calc)).id))
+    assert [g.grader for g in done.result.grades] == ["heuristic"]
+    assert stage(done, "grade").message == f"heuristic {done.result.grades[0].score}/5"
+
+
+def test_regrade_keeps_the_verdict_and_replaces_the_grade(local: Collector, calc: Path) -> None:
+    done = local.finalize(str(local.submit(example_trace(calc)).id))
+    again = local.grade(str(done.id), ["heuristic"])
+    assert again.result.validation == done.result.validation
+    assert len(again.result.grades) == 1
+    assert [s.name for s in again.result.stages] == ["workspace", "apply", "tests", "grade"]
+
+
+def test_an_unknown_grader_fails_the_grade_stage_only(local: Collector, calc: Path) -> None:
+    s = local.settings.model_copy(update={"grader": "heuristic,nope"})
+    c = Collector(settings=s)
+    done = c.finalize(str(c.submit(example_trace(calc)).id))
+    assert stages(done)["tests"] == "ok"
+    assert stage(done, "grade").status == "failed"
+    assert "nope: unknown grader 'nope'" in stage(done, "grade").message
+    assert [g.grader for g in done.result.grades] == ["heuristic"]
+
+
+def test_cli_grade_shows_the_rubric(tmp_path: Path, calc: Path) -> None:
+    import json
+
+    tid = cli(tmp_path, "submit", "-", stdin=json.dumps(example_trace(calc))).stdout.split()[-1]
+    run = cli(tmp_path, "grade", tid, "--grader", "heuristic")
+    assert run.returncode == 0, run.stderr
+    assert "by heuristic" in run.stdout
+    assert "reproduction" in run.stdout

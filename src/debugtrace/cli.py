@@ -175,6 +175,32 @@ def _finalize_exit(trace: Any) -> int:
     return EXIT_OK
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    graders = [n.strip() for n in args.grader.split(",")] if args.grader else None
+    with _collector(args) as c:
+        trace = c.grade(args.trace_id, graders)
+    from .render import render_grades
+
+    sys.stdout.write(render_grades(trace))
+    return _finalize_exit(trace)
+
+
+def cmd_sandbox_build(args: argparse.Namespace) -> int:
+    from .docker_images import build_sandbox_image
+    from .docker_sandbox import connect
+
+    packages = tuple(p.strip() for p in args.packages.split(",") if p.strip())
+    tag = build_sandbox_image(
+        connect(),
+        tag=args.tag,
+        base=args.base,
+        packages=packages,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    print(tag)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -307,6 +333,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("demo", cmd_demo, "record, store and finalize a demo debugging session")
     sp.add_argument("--no-finalize", action="store_true", help="only record and store it")
+
+    sp = add("grade", cmd_grade, "grade a stored trace again (the tests are not re-run)")
+    sp.add_argument("trace_id", metavar="ID")
+    sp.add_argument("--grader", metavar="NAME[,NAME]", help="which graders (default: configured)")
+
+    sb = sub.add_parser("sandbox", help="sandbox maintenance")
+    sb_sub = sb.add_subparsers(dest="sandbox_command", metavar="ACTION", parser_class=_Parser)
+    sb_sub.required = True
+    sp = sb_sub.add_parser(
+        "build", help="build the docker sandbox image (python + pytest, user 1000, no network)"
+    )
+    sp.add_argument("--tag", default="debugtrace-python:3.11")
+    sp.add_argument(
+        "--base",
+        help="base image (default: debugtrace-base:bookworm if present, else python:3.11-slim)",
+    )
+    sp.add_argument("--packages", default="pytest", help="comma-separated packages to install")
+    sp.set_defaults(func=cmd_sandbox_build)
 
     sp = add("plugins", cmd_plugins, "list storage, sandbox and grader backends")
     sp.add_argument("--json", action="store_true")

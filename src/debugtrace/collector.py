@@ -167,6 +167,16 @@ class Collector:
 
         return finalize(self, trace_id, options, progress)
 
+    def grade(self, trace_id: str, graders: list[str] | None = None) -> Trace:
+        """Grade a stored trace again with its stored test verdict, without re-running the tests.
+
+        ``graders`` names the graders (default: ``DEBUGTRACE_GRADER``, else ``openai`` when an
+        API key is set, else ``heuristic``). Returns the trace with its grades replaced.
+        """
+        from .pipeline import regrade
+
+        return regrade(self, trace_id, graders)
+
     def record(
         self,
         *,

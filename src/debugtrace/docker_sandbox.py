@@ -6,6 +6,9 @@ Layout of one handle (all labelled ``debugtrace=1`` and ``debugtrace.handle=<id>
   (``HOME``, so ``pip install --user`` or caches survive from a setup command to the tests);
 - a *data* container that is created but never started: ``prepare`` copies the worktree into it with
   ``put_archive`` (entries owned by the sandbox user) and ``sync_back`` reads it back from it;
+- the image: ``settings.docker_image``, or for a Python project with dependency files its
+  environment image (``debugtrace-env:py-<key>``, built once from that image plus the project's
+  dependencies; see :mod:`debugtrace.docker_images`), recorded in ``handle.state["image_tag"]``;
 - per :meth:`DockerSandbox.run`, a *run* container created with that run's
   :class:`~debugtrace.sandbox.ResourceLimits` (memory + swap = ``mem_limit`` so an OOM kill is exit
   137, ``pids_limit``, ``ulimit fsize`` and ``cpu``, network ``none`` unless the run allows it), a
@@ -38,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
+from .docker_images import ensure_env_image
 from .sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxError, SandboxHandle
 from .textutil import BoundedOutput
 
@@ -171,30 +175,38 @@ class DockerSandbox(Sandbox):
 
     # -- prepare -------------------------------------------------------------------------------
 
-    def _image_id(self) -> str:
+    def _image_id(self, ref: str | None = None) -> str:
         docker = _docker()
+        ref = ref or self.image
         try:
-            image = self.client.images.get(self.image)
+            image = self.client.images.get(ref)
         except docker.errors.ImageNotFound as exc:
             raise SandboxError(
-                f"Docker image {self.image!r} is missing from the engine at DOCKER_HOST={_host()}: "
+                f"Docker image {ref!r} is missing from the engine at DOCKER_HOST={_host()}: "
                 f"{BUILD_HINT}"
             ) from exc
         except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
-            raise SandboxError(f"cannot look up image {self.image!r}: {exc}") from exc
+            raise SandboxError(f"cannot look up image {ref!r}: {exc}") from exc
         return str(image.id)
 
     def prepare(self, worktree: Path, project: ProjectSpec) -> SandboxHandle:
-        """Check the engine and image, make the volumes and copy ``worktree`` into them."""
+        """Check the engine and image, find or build the project's environment image
+        (:func:`~debugtrace.docker_images.ensure_env_image`), make the volumes and copy
+        ``worktree`` into them."""
         docker = _docker()
         worktree = Path(worktree)
         if not worktree.is_dir():
             raise SandboxError(f"worktree {worktree} is not a directory")
         uid, gid = _parse_user(self.user)
         image_id = self._image_id()
+        # the project's environment image (its dependencies installed), or the base image itself
+        tag = ensure_env_image(self.client, self.image, worktree, project)
+        if tag != self.image:
+            image_id = self._image_id(tag)
         hid = uuid.uuid4().hex[:12]
         labels = {LABEL: "1", f"{LABEL}.handle": hid}
-        handle = SandboxHandle(worktree, project, {"id": hid, "image": image_id, "volumes": []})
+        state = {"id": hid, "image": image_id, "image_tag": tag, "volumes": []}
+        handle = SandboxHandle(worktree, project, state)
         try:
             for role in ("work", "home"):
                 vol = self.client.volumes.create(f"debugtrace-{hid}-{role}", labels=labels)
@@ -393,8 +405,23 @@ class DockerSandbox(Sandbox):
 
     def _remove_container(self, cid: str) -> None:
         docker = _docker()
-        with contextlib.suppress(docker.errors.NotFound):
+        try:
             self.client.api.remove_container(cid, force=True, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            # A removal that an earlier call started (and whose reply timed out under load) is
+            # still running on the engine: wait for it instead of reporting a leftover.
+            if exc.status_code != 409 or "already in progress" not in str(exc):
+                raise
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    self.client.api.inspect_container(cid)
+                except docker.errors.NotFound:
+                    return
+                time.sleep(0.2)
+            raise
 
     def close(self, handle: SandboxHandle) -> None:
         """Remove the handle's containers and volumes (forced; idempotent)."""

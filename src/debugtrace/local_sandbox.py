@@ -95,13 +95,23 @@ class LocalSandbox(Sandbox):
         wt = str(handle.worktree)
         if self.bwrap:
             cmd += [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-            cmd += ["--tmpfs", "/tmp"]
+            cmd += ["--perms", "1777", "--tmpfs", "/tmp"]  # writable by the tests, like /tmp
+            hidden = [Path("/tmp")]
             home = Path.home()
             if home != Path("/"):
                 cmd += ["--tmpfs", str(home)]  # hide the invoking user's files (keys, configs)
-                for keep in {Path(sys.base_prefix), Path(sys.prefix)}:
-                    if str(keep).startswith(str(home) + os.sep):
-                        cmd += ["--ro-bind", str(keep), str(keep)]
+                hidden.append(home)
+            # The Python that runs the tests may live in a hidden place (a venv under /tmp or
+            # the home directory): bind it back, read-only.
+            for keep in sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}):
+                root = next((h for h in hidden if keep.is_relative_to(h)), None)
+                if root is None:
+                    continue
+                # Folders bwrap makes on the way are root-only (0700) unless told otherwise.
+                for parent in reversed(keep.parents):
+                    if parent.is_relative_to(root) and parent != root:
+                        cmd += ["--perms", "0755", "--dir", str(parent)]
+                cmd += ["--ro-bind", str(keep), str(keep)]
             # A fixed, neutral path: the host path's parents may not be readable as nobody.
             cmd += ["--bind", wt, WORKSPACE, "--chdir", WORKSPACE]
             cmd += ["--die-with-parent", "--new-session"]

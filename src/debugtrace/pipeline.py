@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .collector import Collector
     from .sandbox import ProjectSpec, RunResult, Sandbox
 
-__all__ = ["FinalizeConflict", "FinalizeOptions", "finalize"]
+__all__ = ["FinalizeConflict", "FinalizeOptions", "finalize", "grader_names", "regrade"]
 
 LOG_BYTES = 16 * 1024
 JUNIT = ".debugtrace-junit.xml"
@@ -181,7 +181,7 @@ class _Run:
                 raise StageSkipped("nothing to validate: no edit applied")
             self.tests(st)
         with self.stage("grade") as st:
-            raise StageSkipped("no grader configured")
+            self.grade(st, grader_names(self.collector))
 
     def workspace(self, st: Stage) -> None:
         from .workspace import RepoError, Workspace
@@ -311,6 +311,26 @@ class _Run:
                     pending.discard(test)
         v.turned_green_by = green
 
+    def grade(self, st: Stage, names: list[str]) -> None:
+        """Grade with each named grader; grades that worked are kept even if another failed."""
+        from .grader import GradeError
+
+        failures = []
+        fresh = []
+        for name in names:
+            try:
+                grader = self.collector.plugins.create("grader", name)
+                fresh.append(grader.grade(self.trace, self.result.validation))
+            except GradeError as exc:
+                failures.append(f"{name}: {exc}")
+            except DebugtraceError as exc:  # unknown or uninstalled grader
+                failures.append(f"{name}: {exc}")
+        replaced = {g.grader for g in fresh}
+        self.result.grades = [g for g in self.result.grades if g.grader not in replaced] + fresh
+        st.message = ", ".join(f"{g.grader} {g.score}/5" for g in fresh) or "no grade"
+        if failures:
+            raise StageFailed("; ".join([*([st.message] if fresh else []), *failures]))
+
     # -- helpers --------------------------------------------------------------------------------
 
     def project(self, tree: Path) -> ProjectSpec:
@@ -378,6 +398,35 @@ class _Run:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def grader_names(collector: Collector) -> list[str]:
+    """The graders to run: ``DEBUGTRACE_GRADER`` (comma-separated), else ``openai`` when an API
+    key is set and the SDK is installed, else ``heuristic``."""
+    import os
+
+    names = collector.settings.names(collector.settings.grader)
+    if names:
+        return names
+    info = collector.plugins.backends("grader").get("openai")
+    if os.environ.get("OPENAI_API_KEY") and info is not None and not info.missing():
+        return ["openai"]
+    return ["heuristic"]
+
+
+def regrade(collector: Collector, trace_id: str, names: list[str] | None = None) -> Trace:
+    """Grade a stored trace again with its stored test verdict (the tests are not re-run).
+
+    Replaces the grades of the graders that ran and the ``grade`` stage; returns the trace.
+    """
+    storage = collector.storage
+    trace = storage.get(trace_id)
+    run = _Run(collector, trace, FinalizeOptions(), None)
+    run.result = trace.result.model_copy(deep=True)
+    run.result.stages = [s for s in run.result.stages if s.name != "grade"]
+    with run.stage("grade") as st:
+        run.grade(st, names or grader_names(collector))
+    return storage.get(trace_id)
 
 
 def _expand(argv: tuple[str, ...], python: str) -> list[str]:

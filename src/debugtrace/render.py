@@ -8,7 +8,7 @@ from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
 from .results import Stage
 from .storage import TracePage
 
-__all__ = ["StageProgress", "render_page", "render_result", "render_trace"]
+__all__ = ["StageProgress", "render_grades", "render_page", "render_result", "render_trace"]
 
 _PREVIEW_LINES = 8
 
@@ -79,8 +79,20 @@ def render_result(trace: Trace) -> str:
             if tests:
                 out.append(f"    {name} ({len(tests)}): {', '.join(tests[:10])}")
                 out.append(" ...\n" if len(tests) > 10 else "\n")
-    for g in r.grades:
-        out.append(f"  grade {g.score}/5 by {g.grader}: {g.summary}\n")
+    out.append(render_grades(trace, header=False))
+    return "".join(out)
+
+
+def render_grades(trace: Trace, header: bool = True) -> str:
+    """Each grade: score, grader and model, summary, rubric, strengths and weaknesses."""
+    out = [f"grades of {trace.id}:\n"] if header else []
+    for g in trace.result.grades:
+        model = f" ({g.model})" if g.model else ""
+        out.append(f"  grade {g.score}/5 by {g.grader}{model}: {g.summary}\n")
+        for name, item in g.rubric.items():
+            out.append(f"    {name:<20} {item.score}/5  {item.reason}\n")
+        for label, items in (("+", g.strengths), ("-", g.weaknesses), (">", g.recommendations)):
+            out += [f"    {label} {text}\n" for text in items]
     return "".join(out)
 
 

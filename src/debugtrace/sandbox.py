@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import DebugtraceError
+
 __all__ = ["ProjectSpec", "ResourceLimits", "RunResult", "Sandbox", "SandboxError", "SandboxHandle"]
 
 
-class SandboxError(Exception):
+class SandboxError(DebugtraceError):
     """The sandbox itself failed (engine gone, image missing, ...); the message says what to do."""
 
 

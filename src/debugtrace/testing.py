@@ -233,6 +233,17 @@ class SandboxContract:
         assert r.output.strip() == "hello from the worktree"
         assert not r.timed_out
 
+    def test_temporary_files_can_be_written(
+        self, sandbox: Sandbox, handle: SandboxHandle, python: list[str]
+    ) -> None:
+        code = (
+            "import tempfile\n"
+            "with tempfile.TemporaryFile() as f:\n    f.write(b'x')\n"
+            "print('TMP OK')"
+        )
+        r = self.run(sandbox, handle, python, code)
+        assert "TMP OK" in r.output, r.output
+
     def test_exit_codes_and_stderr_come_back(
         self, sandbox: Sandbox, handle: SandboxHandle, python: list[str]
     ) -> None:

@@ -1,0 +1,28 @@
+"""Built-in grader ``heuristic``: a deterministic rubric, the default when no API key is set."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..grader import Grader
+    from ..registry import Register
+
+
+def _heuristic(settings: Settings) -> Grader:
+    from ..heuristic_grader import HeuristicGrader
+
+    return HeuristicGrader()
+
+
+@hookimpl
+def register_graders(register: Register) -> None:
+    """Register ``heuristic``."""
+    register(
+        "heuristic",
+        _heuristic,
+        description="deterministic rubric over the trace and its test verdict (offline)",
+    )
