@@ -37,6 +37,9 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             "DEBUGTRACE_TEST_POSTGRES_URL",
         ):
             monkeypatch.delenv(key)
+    # A developer's own API key must not send test traces to a real model.
+    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("DEBUGTRACE_LOAD_PLUGINS", "")
     monkeypatch.setenv("DEBUGTRACE_DATA_DIR", str(tmp_path / "data"))
 

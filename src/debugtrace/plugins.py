@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "debugtrace.default_plugins.local_sandbox",
     "debugtrace.default_plugins.docker_sandbox",
     "debugtrace.default_plugins.projects",
+    "debugtrace.default_plugins.openai_grader",
     "debugtrace.default_plugins.heuristic_grader",
 )
 """Built-in backends, registered through the same ``pm.register`` path as any other plugin."""

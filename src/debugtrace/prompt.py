@@ -125,10 +125,17 @@ def build_prompt(trace: Trace, validation: Validation | None, budget_tokens: int
     return Prompt(SYSTEM, user, cut_total, estimate_tokens(SYSTEM) + estimate_tokens(user))
 
 
+GAP_TOKENS = 25
+"""What one "[... N events cut ...]" line may cost; every kept event can be followed by one."""
+
+
 def _choose(events: list[Event], cost: list[int], budget: int) -> set[int]:
     n = len(events)
     if sum(cost) <= budget:
         return set(range(n))
+    # Charge each kept event for the cut line that may follow it, so the whole stays in budget.
+    cost = [c + GAP_TOKENS for c in cost]
+    budget -= GAP_TOKENS  # a cut line before the first kept event
     keep: set[int] = set()
     used = 0
     # Edits first: they are what the verdict is about.
