@@ -58,3 +58,7 @@ def test_public_api_is_exactly_all() -> None:
     for name in debugtrace.__all__:
         assert getattr(debugtrace, name) is not None
     assert "Collector" in dir(debugtrace)
+
+
+def test_all_lists_exactly_the_lazy_names() -> None:
+    assert set(debugtrace.__all__) == {"__version__", *debugtrace._LAZY}

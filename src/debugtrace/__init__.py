@@ -55,7 +55,36 @@ _LAZY = {
     "UnknownBackend": "errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+# Spelled out (not built from _LAZY) so type checkers see the exports.
+__all__ = [
+    "Collector",
+    "CommandEvent",
+    "DebugtraceError",
+    "EditEvent",
+    "EditResult",
+    "Event",
+    "Grade",
+    "InvalidTrace",
+    "Limits",
+    "ReasoningEvent",
+    "Recorder",
+    "Settings",
+    "Stage",
+    "Storage",
+    "StorageError",
+    "Trace",
+    "TraceNotFound",
+    "TracePage",
+    "TraceQuery",
+    "TraceResult",
+    "TraceSummary",
+    "UnknownBackend",
+    "Validation",
+    "__version__",
+    "hookimpl",
+    "parse_events",
+    "parse_trace",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -82,3 +82,6 @@ class Grader(ABC):
         Returns a :class:`~debugtrace.results.Grade` with ``grader`` set to this grader's name.
         Raises :class:`GradeError` with the reason when no valid grade can be produced.
         """
+
+    def close(self) -> None:  # noqa: B027 - optional for graders without resources
+        """Release connections or other resources. The default does nothing."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from .grade_cache import GradeCache, grade_cache_key
@@ -61,7 +62,16 @@ class OpenAIGrader(Grader):
         with self._lock:
             if self._client is None:
                 self._client = self._make_client()
+                # Close its connection pool when the grader goes away, even without close().
+                weakref.finalize(self, self._client.close)
             return self._client
+
+    def close(self) -> None:
+        """Close the SDK client's connections (it is rebuilt if the grader is used again)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def _make_client(self) -> OpenAI:
         try:

@@ -320,7 +320,10 @@ class _Run:
         for name in names:
             try:
                 grader = self.collector.plugins.create("grader", name)
-                fresh.append(grader.grade(self.trace, self.result.validation))
+                try:
+                    fresh.append(grader.grade(self.trace, self.result.validation))
+                finally:
+                    grader.close()
             except GradeError as exc:
                 failures.append(f"{name}: {exc}")
             except DebugtraceError as exc:  # unknown or uninstalled grader
