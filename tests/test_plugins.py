@@ -194,3 +194,15 @@ def test_hook_detect_project(settings: Settings, tmp_path: Path) -> None:
     assert plugins.detect_project(tmp_path) == ProjectSpec(
         kind="bazel", test_command=("bazel", "test", "//...")
     )
+
+
+def test_hook_register_executors(settings: Settings) -> None:
+    class Plugin:
+        @debugtrace.hookimpl
+        def register_executors(self, register: Any) -> None:
+            register("remote", lambda s: "an executor", description="elsewhere")
+
+    plugins = Plugins(settings)
+    plugins.pm.register(Plugin())
+    assert set(plugins.backends("executor")) == {"local", "remote"}
+    assert plugins.create("executor", "remote") == "an executor"

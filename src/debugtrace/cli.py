@@ -201,6 +201,49 @@ def cmd_sandbox_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import ipaddress
+    import os
+
+    settings = _settings(args)
+    if args.database_url:
+        os.environ["DEBUGTRACE_DATABASE_URL"] = args.database_url  # uvicorn's workers read it
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback:
+        from .collector import Collector
+
+        with Collector(settings=settings) as c:
+            has_tokens = c.storage.has_tokens()
+        if not (settings.api_token or has_tokens):
+            raise CLIError(
+                f"refusing to serve on {args.host} without authentication: set "
+                "DEBUGTRACE_API_TOKEN or create a token (`debugtrace token create DEV_ID`), "
+                "or serve on 127.0.0.1"
+            )
+    import uvicorn
+
+    uvicorn.run(
+        "debugtrace.server.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return EXIT_OK
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    with _collector(args) as c:
+        token = c.storage.create_token(args.developer_id)
+    print(f"token for {args.developer_id} (shown once; only its hash is stored):", file=sys.stderr)
+    print(token)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -221,7 +264,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     plugins = Plugins(_settings(args))
     rows: list[dict[str, Any]] = []
-    for kind in ("storage", "sandbox", "grader"):
+    for kind in ("storage", "sandbox", "grader", "executor"):
         for info in plugins.backends(kind).values():
             missing = info.missing()
             rows.append(
@@ -351,6 +394,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--packages", default="pytest", help="comma-separated packages to install")
     sp.set_defaults(func=cmd_sandbox_build)
+
+    sp = add("serve", cmd_serve, "run the HTTP API (FastAPI + uvicorn; extra `server`)")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8000)
+    sp.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+
+    tk = sub.add_parser("token", help="API tokens for the HTTP server")
+    tk_sub = tk.add_subparsers(dest="token_command", metavar="ACTION", parser_class=_Parser)
+    tk_sub.required = True
+    sp = tk_sub.add_parser("create", help="issue a token for one developer's traces")
+    sp.add_argument("developer_id", metavar="DEV_ID")
+    sp.set_defaults(func=cmd_token_create)
 
     sp = add("plugins", cmd_plugins, "list storage, sandbox and grader backends")
     sp.add_argument("--json", action="store_true")

@@ -19,6 +19,7 @@ from .storage import Storage, TracePage, TraceQuery
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .jobs import Executor, Job
     from .pipeline import FinalizeOptions
     from .recorder import Recorder
     from .results import Stage
@@ -55,6 +56,7 @@ class Collector:
         self.settings = settings.model_copy(update=updates) if updates else settings
         self._storage = storage
         self._plugins: Plugins | None = None
+        self._executor: Executor | None = None
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -72,8 +74,18 @@ class Collector:
             self._storage = self.plugins.create("storage", self.settings.storage)
         return self._storage
 
+    @property
+    def executor(self) -> Executor:
+        """The job executor (built on first use from ``settings.executor``)."""
+        if self._executor is None:
+            self._executor = self.plugins.create("executor", self.settings.executor)
+        return self._executor
+
     def close(self) -> None:
-        """Release the storage backend's connections."""
+        """Stop the job executor (waiting for running jobs) and release storage connections."""
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
         if self._storage is not None:
             self._storage.close()
             self._storage = None
@@ -166,6 +178,30 @@ class Collector:
         from .pipeline import finalize
 
         return finalize(self, trace_id, options, progress)
+
+    def enqueue(
+        self, trace_id: str, kind: str = "finalize", options: dict[str, Any] | None = None
+    ) -> Job:
+        """Queue a finalize (or ``grade``) job for the trace and hand it to the executor.
+
+        Returns the job at once (state ``queued``). Raises ``JobConflict`` when the trace is
+        already queued or being finalized, ``TraceNotFound`` for an unknown id.
+        """
+        job = self.storage.create_job(trace_id, kind, dict(options or {}))
+        self.executor.submit(job.id)
+        return job
+
+    def job(self, job_id: str) -> Job:
+        """A job's current state; raises ``JobNotFound``."""
+        return self.storage.get_job(job_id)
+
+    def resume_jobs(self) -> int:
+        """After a restart: requeue jobs a dead process left running and resubmit every queued
+        job to the executor; returns how many were resubmitted."""
+        queued = self.storage.requeue_jobs()
+        for job in queued:
+            self.executor.submit(job.id)
+        return len(queued)
 
     def grade(self, trace_id: str, graders: list[str] | None = None) -> Trace:
         """Grade a stored trace again with its stored test verdict, without re-running the tests.

@@ -107,6 +107,19 @@ class Settings(BaseSettings):
     grade_timeout_s: float = Field(120, gt=0, description="Time allowed for one grading request.")
     grade_retries: int = Field(3, ge=0, le=10, description="Retries on 429, 5xx and timeouts.")
     grade_cache: bool = Field(True, description="Reuse a grade for an unchanged trace and verdict.")
+    executor: str = Field(
+        "local", description="Where finalize jobs run: `local` threads, `celery`."
+    )
+    workers: int = Field(2, ge=1, le=64, description="Threads of the `local` executor.")
+    broker_url: str | None = Field(
+        None, description="Message broker of the `celery` executor (redis:// or amqp://)."
+    )
+    api_token: str | None = Field(
+        None, description="Admin bearer token of the HTTP server (unset: loopback only, no auth)."
+    )
+    max_body_bytes: int = Field(
+        10 * 1024**2, ge=1024, description="Largest HTTP request body (413 beyond, while reading)."
+    )
     limits: Limits = Field(default_factory=Limits, description="Input size limits (see below).")
 
     def sqlalchemy_url(self) -> str:

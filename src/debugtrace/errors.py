@@ -14,6 +14,7 @@ __all__ = [
     "DebugtraceError",
     "ErrorDetail",
     "InvalidTrace",
+    "JobNotFound",
     "StorageError",
     "TraceNotFound",
     "UnknownBackend",
@@ -92,6 +93,14 @@ class TraceNotFound(DebugtraceError, LookupError):
     def __init__(self, trace_id: str) -> None:
         self.trace_id = trace_id
         super().__init__(f"no trace with id {trace_id!r}")
+
+
+class JobNotFound(DebugtraceError, LookupError):
+    """No job with this id is stored."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"no job with id {job_id!r}")
 
 
 class StorageError(DebugtraceError):

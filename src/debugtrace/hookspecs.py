@@ -55,6 +55,16 @@ def register_graders(register: Register) -> None:
     """
 
 
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register job executors (where queued finalize jobs run).
+
+    Called once, the first time an executor is looked up by name (``DEBUGTRACE_EXECUTOR``). Same
+    ``register`` signature as :func:`register_storage`; ``factory(settings)`` returns a
+    ``debugtrace.jobs.Executor``. Returns nothing.
+    """
+
+
 @hookspec(firstresult=True)
 def detect_project(path: Path) -> ProjectSpec | None:
     """Say what kind of project is checked out at ``path`` and how to run its tests.

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "debugtrace.default_plugins.projects",
     "debugtrace.default_plugins.openai_grader",
     "debugtrace.default_plugins.heuristic_grader",
+    "debugtrace.default_plugins.local_executor",
 )
 """Built-in backends, registered through the same ``pm.register`` path as any other plugin."""
 
@@ -43,6 +44,7 @@ _HOOK_OF_KIND: dict[Kind, str] = {
     "storage": "register_storage",
     "sandbox": "register_sandboxes",
     "grader": "register_graders",
+    "executor": "register_executors",
 }
 
 

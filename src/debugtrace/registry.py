@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BackendInfo", "Kind", "Register"]
 
-Kind = Literal["storage", "sandbox", "grader"]
+Kind = Literal["storage", "sandbox", "grader", "executor"]
 
 
 class Register(Protocol):

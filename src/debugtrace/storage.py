@@ -10,11 +10,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .model import Event, Trace, TraceStatus
 from .results import TraceResult
+
+if TYPE_CHECKING:
+    from .jobs import Job
 
 __all__ = ["Storage", "TracePage", "TraceQuery", "TraceSummary", "new_trace_id"]
 
@@ -102,6 +106,45 @@ class Storage(ABC):
     @abstractmethod
     def save_result(self, trace_id: str, result: TraceResult) -> None:
         """Replace the trace's finalize result (stages, edits, validation, grades)."""
+
+    # -- jobs and tokens (the HTTP server and job executors need these; others may skip them) --
+
+    def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
+        """Queue a job, atomically with moving the trace to ``queued``.
+
+        Raises ``JobConflict`` when a finalize of the trace is already queued or running, and
+        ``TraceNotFound`` for an unknown id.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support jobs")
+
+    def claim_job(self, job_id: str) -> Job | None:
+        """Move a queued job to ``running`` (attempts + 1); None if it was not queued."""
+        raise NotImplementedError(f"{type(self).__name__} does not support jobs")
+
+    def finish_job(self, job_id: str, state: str, error: str | None = None) -> Job:
+        """Record how a running job ended (``done`` or ``failed``); returns it."""
+        raise NotImplementedError(f"{type(self).__name__} does not support jobs")
+
+    def get_job(self, job_id: str) -> Job:
+        """The job; raises ``JobNotFound``."""
+        raise NotImplementedError(f"{type(self).__name__} does not support jobs")
+
+    def requeue_jobs(self) -> Sequence[Job]:
+        """Put jobs left ``running`` (by a process that died) back to ``queued``; returns every
+        queued job, oldest first, for the executor to run again."""
+        raise NotImplementedError(f"{type(self).__name__} does not support jobs")
+
+    def create_token(self, developer_id: str) -> str:
+        """Issue an API token for one developer; returns it (only its hash is stored)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support tokens")
+
+    def token_developer(self, token: str) -> str | None:
+        """The developer a valid (not revoked) token belongs to, or None."""
+        raise NotImplementedError(f"{type(self).__name__} does not support tokens")
+
+    def has_tokens(self) -> bool:
+        """Whether any developer token has been issued."""
+        raise NotImplementedError(f"{type(self).__name__} does not support tokens")
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections and files. The default does nothing."""

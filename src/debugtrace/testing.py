@@ -187,6 +187,47 @@ class StorageContract:
         assert storage.set_status(tid, "finalizing", expect=["open", "queued"]) is False
         assert storage.get(tid).status == "finalizing"
 
+    def test_a_job_runs_once_and_locks_the_trace_meanwhile(self, storage: Storage) -> None:
+        from .jobs import JobConflict
+
+        tid = str(storage.create(sample_trace()).id)
+        job = storage.create_job(tid, "finalize", {"repeat": 2})
+        assert (job.state, job.attempts, job.options) == ("queued", 0, {"repeat": 2})
+        assert storage.get(tid).status == "queued"
+        with pytest.raises(JobConflict):
+            storage.create_job(tid, "finalize", {})
+        claimed = storage.claim_job(job.id)
+        assert claimed is not None and (claimed.state, claimed.attempts) == ("running", 1)
+        assert storage.claim_job(job.id) is None  # a second delivery does not run it again
+        done = storage.finish_job(job.id, "done")
+        assert done.state == "done"
+        assert storage.get(tid).status == "finalized"
+        assert storage.create_job(tid, "finalize", {}).state == "queued"  # may run again now
+
+    def test_jobs_left_running_are_requeued(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace()).id)
+        job = storage.create_job(tid, "finalize", {})
+        storage.claim_job(job.id)  # ... and then the process died
+        requeued = [j.id for j in storage.requeue_jobs()]
+        assert job.id in requeued
+        again = storage.claim_job(job.id)
+        assert again is not None and again.attempts == 2
+
+    def test_unknown_job_and_trace(self, storage: Storage) -> None:
+        from .errors import JobNotFound
+
+        with pytest.raises(JobNotFound):
+            storage.get_job("nope")
+        with pytest.raises(TraceNotFound):
+            storage.create_job("nope", "finalize", {})
+
+    def test_tokens_are_stored_hashed_and_name_their_developer(self, storage: Storage) -> None:
+        token = storage.create_token("alice")
+        assert token.startswith("dt_") and len(token) > 30
+        assert storage.token_developer(token) == "alice"
+        assert storage.token_developer(token + "x") is None
+        assert storage.has_tokens()
+
     def test_save_result_round_trips(self, storage: Storage) -> None:
         tid = str(storage.create(sample_trace()).id)
         result = TraceResult(

@@ -15,7 +15,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """Alembic head revision this code expects; checked cheaply on open without importing alembic."""
 
 EVENT_TIME = DateTime(timezone=True).with_variant(BigInteger(), "sqlite")
@@ -58,4 +58,32 @@ events = Table(
     Column("timestamp", EVENT_TIME, nullable=False),
     # The details object as JSON text, byte for byte what the model dumps (key order kept).
     Column("details", Text, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("trace_id", String(64), ForeignKey("traces.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("options", Text, nullable=False, server_default="{}"),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_jobs_trace_id", "trace_id"),
+    Index("ix_jobs_state", "state"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    # sha256 of the token: tokens are random and long, so a fast hash is enough and a leaked
+    # database does not leak usable tokens.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("developer_id", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
 )

@@ -8,11 +8,13 @@ appenders get unique, gap-free numbers and a failed batch leaves no trace of its
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import Row, and_, select, true, update
@@ -23,9 +25,12 @@ from ..errors import InvalidTrace, StorageError, TraceNotFound
 from ..model import Event, Trace, TraceStatus, _Details, utcnow
 from ..results import TraceResult
 from ..storage import Storage, TracePage, TraceQuery, TraceSummary, new_trace_id
+
+if TYPE_CHECKING:
+    from ..jobs import Job
 from .engine import IMMEDIATE, make_engine
 from .migrate import ensure_schema
-from .schema import events, traces
+from .schema import events, jobs, tokens, traces
 
 _EVENTS = TypeAdapter(list[Event])
 _SUMMARY_COLUMNS = [
@@ -300,8 +305,145 @@ class SQLStorage(Storage):
         more = len(rows) > query.limit
         return TracePage(items=items, next_cursor=items[-1].id if more and items else None)
 
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
+        from ..jobs import Job, JobConflict
+
+        now = utcnow()
+        job_id = new_trace_id()
+        try:
+            with self._writer.begin() as conn:
+                # The trace's status is the lock: only one finalize can be queued or running.
+                moved = conn.execute(
+                    update(traces)
+                    .where(traces.c.id == trace_id, traces.c.status.in_(["open", "finalized"]))
+                    .values(status="queued", updated_at=now)
+                ).rowcount
+                if not moved:
+                    row = conn.execute(
+                        select(traces.c.status).where(traces.c.id == trace_id)
+                    ).first()
+                    if row is None:
+                        raise TraceNotFound(trace_id)
+                    if kind == "finalize":
+                        raise JobConflict(
+                            f"trace {trace_id} is already being finalized ({row.status})"
+                        )
+                    # A re-grade may run next to nothing else; leave the status alone.
+                conn.execute(
+                    jobs.insert().values(
+                        id=job_id,
+                        trace_id=trace_id,
+                        kind=kind,
+                        state="queued",
+                        attempts=0,
+                        options=json.dumps(options),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not queue the job: {_reason(exc)}") from exc
+        return Job(
+            id=job_id,
+            trace_id=trace_id,
+            kind=kind,
+            state="queued",
+            options=options,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def claim_job(self, job_id: str) -> Job | None:
+        with self._writer.begin() as conn:
+            claimed = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state == "queued")
+                .values(state="running", attempts=jobs.c.attempts + 1, updated_at=utcnow())
+            ).rowcount
+        return self.get_job(job_id) if claimed else None
+
+    def finish_job(self, job_id: str, state: str, error: str | None = None) -> Job:
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(state=state, error=error, updated_at=utcnow())
+            )
+            # A failed finalize must not leave its trace locked as queued/finalizing.
+            trace_id = conn.execute(select(jobs.c.trace_id).where(jobs.c.id == job_id)).scalar()
+            conn.execute(
+                update(traces)
+                .where(traces.c.id == trace_id, traces.c.status.in_(["queued", "finalizing"]))
+                .values(status="finalized" if state == "done" else "open", updated_at=utcnow())
+            )
+        return self.get_job(job_id)
+
+    def get_job(self, job_id: str) -> Job:
+        from ..errors import JobNotFound
+        from ..jobs import Job
+
+        with self.engine.begin() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise JobNotFound(job_id)
+        doc = dict(row._mapping)
+        doc["options"] = json.loads(doc["options"] or "{}")
+        doc["created_at"] = _utc(doc["created_at"])
+        doc["updated_at"] = _utc(doc["updated_at"])
+        return Job.model_validate(doc)
+
+    def requeue_jobs(self) -> Sequence[Job]:
+        with self._writer.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.state == "running")
+                .values(state="queued", updated_at=utcnow())
+            )
+            ids = (
+                conn.execute(
+                    select(jobs.c.id).where(jobs.c.state == "queued").order_by(jobs.c.created_at)
+                )
+                .scalars()
+                .all()
+            )
+        return [self.get_job(i) for i in ids]
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def create_token(self, developer_id: str) -> str:
+        token = "dt_" + secrets.token_urlsafe(32)
+        with self._writer.begin() as conn:
+            conn.execute(
+                tokens.insert().values(
+                    id=new_trace_id(),
+                    token_hash=_token_hash(token),
+                    developer_id=developer_id,
+                    created_at=utcnow(),
+                )
+            )
+        return token
+
+    def token_developer(self, token: str) -> str | None:
+        with self.engine.begin() as conn:
+            dev = conn.execute(
+                select(tokens.c.developer_id).where(
+                    tokens.c.token_hash == _token_hash(token), tokens.c.revoked_at.is_(None)
+                )
+            ).scalar()
+        return str(dev) if dev is not None else None
+
+    def has_tokens(self) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(select(tokens.c.id).limit(1)).first() is not None
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _number(batch: Sequence[Event], first: int) -> None:

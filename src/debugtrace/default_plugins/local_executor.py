@@ -1,0 +1,24 @@
+"""Built-in executor ``local``: finalize jobs in an in-process thread pool."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..jobs import Executor
+    from ..registry import Register
+
+
+def _local(settings: Settings) -> Executor:
+    from ..jobs import LocalExecutor
+
+    return LocalExecutor(settings)
+
+
+@hookimpl
+def register_executors(register: Register) -> None:
+    """Register ``local``."""
+    register("local", _local, description="in-process thread pool (DEBUGTRACE_WORKERS threads)")
