@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .config import Limits
-from .errors import InvalidTrace
+from .errors import ErrorDetail, InvalidTrace
 from .limits import check_events, check_trace
 from .model import Event, Trace
 
@@ -70,7 +70,9 @@ def parse_events(
             raise InvalidTrace('expected a list of events or {"events": [...]}')
         data = data["events"]
     if not isinstance(data, Sequence) or isinstance(data, str | bytes):
-        raise InvalidTrace(f"expected a list of events, not {type(data).__name__}")
+        raise InvalidTrace(
+            [ErrorDetail(prefix, f"expected a list of events, not {type(data).__name__}")]
+        )
     _check_count(data, limits, prefix)
     # Models are re-validated too: they may have been built with model_construct, and the copies
     # are ours, so storage can number them without touching the caller's objects.

@@ -45,6 +45,9 @@ def _scrubbed_env(project: ProjectSpec, home: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
+        # The interpreter is debugtrace's own: the pytest plugins installed next to it belong to
+        # debugtrace's environment, not to the project under test (and slow every run down).
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         **project.env,
     }
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from ..collector import Collector
@@ -25,6 +25,71 @@ from .bodylimit import BodyLimitMiddleware
 
 JSON = "application/json"
 _EVENTS_SCHEMA = TypeAdapter(list[Event]).json_schema(ref_template="#/components/schemas/{model}")
+
+
+# -- documented response bodies (the routes build them by hand; these are for /openapi.json) ----
+
+
+class Message(BaseModel):
+    """An error that is not about one field: 401, 403, 404, 409, 413, 503."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    """One problem of a 422: where (a path of keys and indexes) and what."""
+
+    loc: list[str | int]
+    msg: str
+    type: str | None = None
+    """Set for errors in query or path parameters (FastAPI's validation), not for bodies."""
+
+
+class InvalidInput(BaseModel):
+    """422: every problem found in the request, each with its field path."""
+
+    detail: list[FieldError]
+
+
+class Submitted(BaseModel):
+    """201 of ``POST /api/traces``."""
+
+    id: str
+    status: TraceStatus
+    event_count: int
+    job: Job | None
+
+
+class EventsAdded(BaseModel):
+    """201 of ``POST /api/traces/{id}/events``."""
+
+    trace_id: str
+    count: int
+    first_seq: int | None
+    last_seq: int | None
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error responses of a route (every /api route may answer 401 and 503)."""
+    text = {
+        401: "missing or invalid bearer token",
+        403: "the token may not write this developer's traces",
+        404: "no such trace or job (or another developer's)",
+        409: "a finalize of this trace is already queued or running",
+        413: "request body over DEBUGTRACE_MAX_BODY_BYTES",
+        422: "invalid input; each error names its field path",
+        503: "the database is unavailable",
+    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in sorted({*codes, 401, 422, 503}):
+        model = InvalidInput if code == 422 else Message
+        out[code] = {"model": model, "description": text[code]}
+    out[401]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return out
+
+
+_LOCATION = {"Location": {"description": "URL of the new resource", "schema": {"type": "string"}}}
+_LOCATED = {"headers": _LOCATION}
 
 
 async def caller(
@@ -106,7 +171,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
 
     # -- routes ---------------------------------------------------------------------------------
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], responses={503: _errors()[503]})
     async def healthz() -> dict[str, str]:
         """Liveness and database reachability."""
         await run_in_threadpool(collector.traces, limit=1)
@@ -117,7 +182,11 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         status_code=201,
         tags=["traces"],
         openapi_extra=_body(Trace.model_json_schema(ref_template="#/components/schemas/{model}")),
-        responses={201: {"description": "stored; finalize queued unless finalize=false"}},
+        response_model=Submitted,
+        responses={
+            201: {"description": "stored; finalize queued unless ?finalize=false", **_LOCATED},
+            **_errors(403, 413),
+        },
     )
     async def submit(
         request: Request, who: Caller, finalize: Annotated[bool, Query()] = True
@@ -148,13 +217,15 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             headers={"Location": f"/api/traces/{stored.id}"},
         )
 
-    @app.get("/api/traces", response_model=TracePage, tags=["traces"])
+    @app.get("/api/traces", response_model=TracePage, tags=["traces"], responses=_errors())
     async def list_traces(
         who: Caller,
         developer_id: str | None = None,
         repo_url: str | None = None,
         status: TraceStatus | None = None,
-        since: datetime | None = None,
+        # Typed without `| None` so the schema is a plain date-time string: schemathesis mutates
+        # an anyOf[date-time, null] parameter into invalid components (seen as a flaky failure).
+        since: Annotated[datetime, Query(description="created at or after")] = None,  # type: ignore[assignment]  # noqa: RUF013
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, Query(pattern=r"^[0-9a-f]{1,64}$")] = None,
     ) -> Response:
@@ -175,7 +246,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     @app.get(
         "/api/traces/{trace_id}",
         tags=["traces"],
-        responses={200: {"model": Trace}, 404: {"description": "no such trace"}},
+        responses={200: {"model": Trace}, **_errors(404)},
     )
     async def get_trace(trace_id: str, who: Caller) -> Response:
         """The trace with its events and QA results (stages, test classification, grades)."""
@@ -188,6 +259,8 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         "/api/traces/{trace_id}/events",
         status_code=201,
         tags=["traces"],
+        response_model=EventsAdded,
+        responses=_errors(404, 413),
         openapi_extra=_body(
             {
                 "anyOf": [
@@ -204,9 +277,14 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     async def add_events(trace_id: str, request: Request, who: Caller) -> JSONResponse:
         """Append a batch of events (a list, or `{"events": [...]}`), atomically."""
         body = await request.body()
-        await owned_trace(trace_id, who)
-        events = await run_in_threadpool(parse_events, body, collector.settings.limits)
-        stored = await run_in_threadpool(collector.add_events, trace_id, events)
+
+        def append() -> list[Event]:
+            # One trip to the thread pool for the whole batch (the hot path of ingestion).
+            if not who.may_access(_summary(collector, trace_id).developer_id):
+                raise TraceNotFound(trace_id)
+            return collector.add_events(trace_id, parse_events(body, collector.settings.limits))
+
+        stored = await run_in_threadpool(append)
         seqs = [e.seq for e in stored]
         return JSONResponse(
             {
@@ -223,7 +301,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         status_code=202,
         response_model=Job,
         tags=["traces"],
-        responses={409: {"description": "already queued or running"}},
+        responses={202: {"description": "queued", **_LOCATED}, **_errors(404, 409)},
     )
     async def finalize(trace_id: str, who: Caller) -> Response:
         """Queue finalize (clone, apply, test before/after, grade); returns the job."""
@@ -236,7 +314,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             headers={"Location": f"/api/jobs/{job.id}"},
         )
 
-    @app.get("/api/jobs/{job_id}", response_model=Job, tags=["jobs"])
+    @app.get("/api/jobs/{job_id}", response_model=Job, tags=["jobs"], responses=_errors(404))
     async def get_job(job_id: str, who: Caller) -> Response:
         """A job's state: queued, running, done or failed (with the error), and its attempts."""
         job = await run_in_threadpool(collector.job, job_id)
