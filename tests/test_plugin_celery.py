@@ -9,8 +9,6 @@ afterwards) and a fresh PostgreSQL database per module; the test process only en
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import os
 import signal
 import socket
@@ -28,6 +26,7 @@ from conftest import drop_pg_database, make_pg_database, require
 from debugtrace import Collector, Settings
 from debugtrace.jobs import Job
 from debugtrace.plugins import Plugins
+from plugin_install import install_plugin
 
 PLUGIN_SRC = Path(__file__).parents[1] / "plugins" / "debugtrace-celery"
 REDIS_URL = os.environ.get("DEBUGTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -69,30 +68,13 @@ def need_rabbitmq() -> str:
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding the installed debugtrace-celery distribution (built from source)."""
-    if importlib.util.find_spec("celery") is None:
-        # A normal PyPI dependency; CI installs it with the plugin. Try once here for local runs.
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "celery[redis]>=5.3"],
-            capture_output=True,
-            check=False,
-        )
-        importlib.invalidate_caches()
-        if importlib.util.find_spec("celery") is None:
-            require("celery", "`pip install 'celery[redis]>=5.3'` failed (see .ci/run)")
-    site = tmp_path_factory.mktemp("site")
-    # Without hatchling in the venv pip fetches it into an isolated build environment (~10 s).
-    isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-build-isolation"]
-    argv = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", *isolation]
-    proc = subprocess.run(
-        [*argv, "--target", str(site), str(PLUGIN_SRC)],
-        capture_output=True,
-        text=True,
-        check=False,
+    return install_plugin(
+        tmp_path_factory.mktemp("site"),
+        "debugtrace-celery",
+        "debugtrace_celery",
+        "celery",
+        "celery[redis]>=5.3",
     )
-    if proc.returncode != 0:
-        require("pip install ./plugins/debugtrace-celery", proc.stderr.strip()[-500:])
-    assert (site / "debugtrace_celery" / "__init__.py").exists()
-    return site
 
 
 @pytest.fixture(scope="module")

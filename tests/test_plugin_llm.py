@@ -8,8 +8,6 @@ against fake models registered in-process on llm's own plugin manager.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from conftest import require
 from debugtrace import Collector, Settings
 from debugtrace.grader import GradeError, GradeOutput, Grader
 from debugtrace.plugins import Plugins
 from debugtrace.testing import GraderContract, example_validation, sample_trace
+from plugin_install import install_plugin
 
 PLUGIN_SRC = Path(__file__).parents[1] / "plugins" / "debugtrace-llm"
 
@@ -54,31 +52,10 @@ FAKES: dict[str, tuple[bool, str | Exception]] = {
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding the installed debugtrace-llm distribution (wheel built from source)."""
-    if importlib.util.find_spec("llm") is None:
-        # A normal PyPI dependency; CI installs it with the plugin. Try once here for local runs.
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "llm>=0.19"],
-            capture_output=True,
-            check=False,
-        )
-        importlib.invalidate_caches()
-        if importlib.util.find_spec("llm") is None:
-            require("the llm library", "`pip install llm` failed (see .ci/run)")
-    site = tmp_path_factory.mktemp("site")
-    # Without hatchling in the venv pip fetches it into an isolated build environment (~10 s).
-    isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-build-isolation"]
-    argv = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", *isolation]
-    proc = subprocess.run(
-        [*argv, "--target", str(site), str(PLUGIN_SRC)],
-        capture_output=True,
-        text=True,
-        check=False,
+    """A directory holding the installed debugtrace-llm distribution (built from source)."""
+    return install_plugin(
+        tmp_path_factory.mktemp("site"), "debugtrace-llm", "debugtrace_llm", "llm", "llm>=0.19"
     )
-    if proc.returncode != 0:
-        require("pip install ./plugins/debugtrace-llm", proc.stderr.strip()[-500:])
-    assert (site / "debugtrace_llm" / "__init__.py").exists()
-    return site
 
 
 @pytest.fixture

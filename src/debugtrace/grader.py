@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -52,6 +53,26 @@ class GradeOutput(BaseModel):
     weaknesses: list[str] = Field(description="Short phrases.")
     recommendations: list[str] = Field(description="Short, actionable phrases.")
     rubric: list[RubricItem]
+
+    def to_grade(self, *, only: Collection[str] | None = None, **provenance: Any) -> Grade:
+        """The stored :class:`~debugtrace.results.Grade`: this answer plus ``provenance``
+        (grader, model, rubric_version, prompt_hash, usage, ...). ``only`` keeps just the rubric
+        items with those names (default: all; a model's extra sub-score is information)."""
+        from .results import Grade, RubricScore
+
+        return Grade(
+            score=self.score,
+            summary=self.summary,
+            strengths=self.strengths,
+            weaknesses=self.weaknesses,
+            recommendations=self.recommendations,
+            rubric={
+                r.name: RubricScore(score=r.score, reason=r.reason)
+                for r in self.rubric
+                if only is None or r.name in only
+            },
+            **provenance,
+        )
 
 
 def trace_fingerprint(trace: Trace, validation: Validation | None, *parts: str) -> str:

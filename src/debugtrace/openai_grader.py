@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .grade_cache import GradeCache, grade_cache_key
 from .grader import GradeError, GradeOutput, Grader
 from .prompt import PROMPT_VERSION, build_prompt
-from .results import Grade, RubricScore
+from .results import Grade
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -134,14 +134,7 @@ class OpenAIGrader(Grader):
                 "completion_tokens": completion.usage.completion_tokens,
                 "total_tokens": completion.usage.total_tokens,
             }
-        grade = Grade(
-            score=out.score,
-            summary=out.summary,
-            strengths=out.strengths,
-            weaknesses=out.weaknesses,
-            recommendations=out.recommendations,
-            # Names outside RUBRIC are kept: a model's extra sub-score is information, not harm.
-            rubric={r.name: RubricScore(score=r.score, reason=r.reason) for r in out.rubric},
+        grade = out.to_grade(
             grader=self.name,
             grader_version=self.version,
             model=completion.model or model,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from debugtrace.grader import RUBRIC, GradeError, GradeOutput, Grader
 from debugtrace.prompt import PROMPT_VERSION, build_prompt
-from debugtrace.results import Grade, RubricScore
+from debugtrace.results import Grade
 from pydantic import ValidationError
 
 if TYPE_CHECKING:
@@ -104,17 +104,8 @@ class LLMGrader(Grader):
                 f"llm model {model.model_id!r} failed: {type(exc).__name__}: {_one_line(exc)}"
             ) from exc
         output = parse_output(text, model.model_id)
-        grade = Grade(
-            score=output.score,
-            summary=output.summary,
-            strengths=output.strengths,
-            weaknesses=output.weaknesses,
-            recommendations=output.recommendations,
-            rubric={
-                item.name: RubricScore(score=item.score, reason=item.reason)
-                for item in output.rubric
-                if item.name in RUBRIC
-            },
+        grade = output.to_grade(
+            only=RUBRIC,
             grader=self.name,
             grader_version=self.version,
             model=response.resolved_model or model.model_id,
