@@ -50,6 +50,8 @@ def make_repo(path: Path, n_tests: int) -> None:
 
 
 BASELINE = """set -e
+# The same pytest as the sandbox runs: no plugin autoloading from this venv.
+export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
 work=$(mktemp -d)
 git clone -q --local "$1" "$work/repo"
 cd "$work/repo"

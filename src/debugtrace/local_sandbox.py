@@ -43,7 +43,6 @@ def _scrubbed_env(project: ProjectSpec, home: str) -> dict[str, str]:
         "PATH": path,
         "HOME": home,
         "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         # The interpreter is debugtrace's own: the pytest plugins installed next to it belong to
         # debugtrace's environment, not to the project under test (and slow every run down).
