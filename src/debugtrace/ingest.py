@@ -10,7 +10,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from .config import Limits
 from .errors import ErrorDetail, InvalidTrace
 from .limits import check_events, check_trace
-from .model import Event, Trace
+from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
+
+EVENT_CLASSES = (ReasoningEvent, CommandEvent, EditEvent)
 
 __all__ = ["parse_events", "parse_trace"]
 
@@ -18,13 +20,16 @@ _EVENT_LIST = TypeAdapter(list[Event])
 _ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)
 
 
+def _json_message(exc: ValidationError) -> str:
+    # pydantic's message says where the JSON broke ("EOF while parsing a value at line 3 ...").
+    return str(exc.errors()[0]["msg"]).removeprefix("Invalid JSON: ")
+
+
 def _load(data: str | bytes) -> Any:
     try:
         return _ANY_JSON.validate_json(data)
     except ValidationError as exc:
-        # pydantic's message says where the JSON broke ("EOF while parsing a value at line 3 ...").
-        msg = str(exc.errors()[0]["msg"]).removeprefix("Invalid JSON: ")
-        raise InvalidTrace(f"malformed JSON: {msg}") from None
+        raise InvalidTrace(f"malformed JSON: {_json_message(exc)}") from None
 
 
 def parse_trace(
@@ -36,8 +41,14 @@ def parse_trace(
     """
     limits = limits or Limits()
     if isinstance(data, Trace):
-        data = data.model_dump(exclude_unset=True)
-    elif isinstance(data, str | bytes):
+        # Already a valid model: check it against these limits and hand over a copy (storage
+        # numbers the events in place, and the caller's objects must not change).
+        trace = data.model_copy(update={"events": [e.model_copy() for e in data.events]})
+        errors = check_trace(trace, limits)
+        if errors:
+            raise InvalidTrace(errors)
+        return trace
+    if isinstance(data, str | bytes):
         data = _load(data)
     if not isinstance(data, Mapping):
         raise InvalidTrace(f"a trace must be a JSON object, not {type(data).__name__}")
@@ -61,6 +72,15 @@ def parse_events(
     Returns the events in order. Raises :class:`InvalidTrace` naming every wrong field.
     """
     limits = limits or Limits()
+    if isinstance(data, str | bytes) and data.lstrip()[:1] in ("[", b"["):
+        # A JSON list: parse and validate in one pass of pydantic-core (the ingest hot path).
+        try:
+            events = _EVENT_LIST.validate_json(data)
+        except ValidationError as exc:
+            if exc.errors()[0]["type"] == "json_invalid":
+                raise InvalidTrace(f"malformed JSON: {_json_message(exc)}") from None
+            raise InvalidTrace.from_pydantic(exc.errors(), ("events",)) from None
+        return _checked(events, limits, ("events",))
     if isinstance(data, str | bytes):
         data = _load(data)
     # Errors name "events.N..." whether the batch came as a bare list or as {"events": [...]}.
@@ -74,13 +94,21 @@ def parse_events(
             [ErrorDetail(prefix, f"expected a list of events, not {type(data).__name__}")]
         )
     _check_count(data, limits, prefix)
-    # Models are re-validated too: they may have been built with model_construct, and the copies
-    # are ours, so storage can number them without touching the caller's objects.
-    data = [e.model_dump() if isinstance(e, BaseModel) else e for e in data]
-    try:
-        events = _EVENT_LIST.validate_python(data)
-    except ValidationError as exc:
-        raise InvalidTrace.from_pydantic(exc.errors(), prefix) from None
+    if data and all(isinstance(e, EVENT_CLASSES) for e in data):
+        # Already valid models: copies, so storage can number them without touching the
+        # caller's objects; only the limits remain to be checked.
+        events = [e.model_copy() for e in data]  # type: ignore[union-attr]
+    else:
+        plain = [e.model_dump() if isinstance(e, BaseModel) else e for e in data]
+        try:
+            events = _EVENT_LIST.validate_python(plain)
+        except ValidationError as exc:
+            raise InvalidTrace.from_pydantic(exc.errors(), prefix) from None
+    return _checked(events, limits, prefix)
+
+
+def _checked(events: list[Event], limits: Limits, prefix: tuple[str | int, ...]) -> list[Event]:
+    _check_count(events, limits, prefix)
     errors = check_events(events, limits, prefix)
     if errors:
         raise InvalidTrace(errors)

@@ -61,6 +61,11 @@ class Authenticator:
             self._any_tokens = (time.monotonic(), value)
         return value
 
+    def open_access(self) -> bool:
+        """True when it is known, without asking the database, that no token is needed now."""
+        checked, value = self._any_tokens
+        return not self.admin_token and not value and time.monotonic() - checked <= self.TTL_S
+
     def principal(self, authorization: str | None) -> Principal:
         """The caller for an ``Authorization`` header; raises :class:`AuthError`."""
         if not self.required():
