@@ -338,3 +338,25 @@ def test_a_2000_event_trace_fits_the_token_budget(grader: OpenAIGrader, server: 
     assert "command 1999" in user, "the end is kept"
     assert all(f"edit m{i}.py" in user for i in range(50, 2000, 100)), "every edit is kept"
     assert grade.model_extra is not None and grade.model_extra["cut_events"] > 1000
+
+
+def test_finalize_with_the_openai_grader_stores_the_servers_grade(
+    server: FakeOpenAI, fast: Settings, tmp_path: Path
+) -> None:
+    from calc_repo import example_trace, make_calc_repo
+    from debugtrace import Collector
+
+    make_calc_repo(tmp_path / "calc")
+    s = fast.model_copy(update={"grader": "openai", "allow_local_repos": True, "sandbox": "local"})
+    with Collector(settings=s) as c:
+        done = c.finalize(str(c.submit(example_trace(tmp_path / "calc")).id))
+        again = c.finalize(str(done.id))  # unchanged trace and verdict: the cache answers
+    grade_stage = next(st for st in done.result.stages if st.name == "grade")
+    assert grade_stage.status == "ok", grade_stage.message
+    [grade] = done.result.grades
+    assert (grade.grader, grade.score) == ("openai", 4)
+    assert server.requests[0]["model"] == "gpt-4o"
+    assert grade.model == "gpt-4o-fake-2024-08-06"  # the model the server says answered
+    assert "tests/test_calc.py::test_divide_by_zero" in user_message(server.requests[0])
+    assert len(server.requests) == 1
+    assert again.result.grades[0].score == 4
