@@ -7,6 +7,7 @@ unreachable, ...) exits 1. Heavy modules are imported inside the commands so ``-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -244,6 +245,99 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- the command-line workflow: start / exec / note / diff / stop -------------------------------
+
+
+def _store(c: Collector) -> Any:
+    from .session import SessionStore
+
+    return SessionStore(c.settings.data_dir / "sessions")
+
+
+def _session(c: Collector, trace_id: str | None) -> Any:
+    """The session named by id, else the open one of the current repository."""
+    from .session import NoOpenSession, repo_root
+
+    store = _store(c)
+    if trace_id:
+        found = store.by_id(trace_id)
+        if found is None:
+            c.get(trace_id)  # unknown ids say so
+            raise NoOpenSession(f"trace {trace_id} is not open here (start one, or it was stopped)")
+        return found
+    return store.for_repo(repo_root(Path.cwd()))
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from .session import start
+
+    with _collector(args) as c:
+        session = start(c, _store(c), Path(args.repo), args.bug, args.developer)
+    print(f"recording {session.repo} (stop with `debugtrace stop`)", file=sys.stderr)
+    print(session.trace_id)
+    return EXIT_OK
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from .recorder import run_command
+
+    rest = list(args.rest)
+    if "--" not in rest:
+        raise CLIError("usage: debugtrace exec [ID] -- COMMAND [ARGS...]")
+    split = rest.index("--")
+    ids, cmd = rest[:split], rest[split + 1 :]
+    if len(ids) > 1 or not cmd:
+        raise CLIError("usage: debugtrace exec [ID] -- COMMAND [ARGS...]")
+    with _collector(args) as c:
+        session = _session(c, ids[0] if ids else None)
+        event = run_command(
+            cmd, max_output=c.settings.limits.max_output_bytes, echo=sys.stdout.buffer
+        )
+        c.add_events(session.trace_id, [event])
+    code = event.details.exit_code
+    return code if isinstance(code, int) and code >= 0 else EXIT_FAILED
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    from .model import ReasoningEvent
+
+    trace_id, text = (
+        (args.words[0], args.words[1]) if len(args.words) == 2 else (None, args.words[0])
+    )
+    with _collector(args) as c:
+        session = _session(c, trace_id)
+        confidence: str | float | None = args.confidence
+        with contextlib.suppress(TypeError, ValueError):
+            confidence = float(args.confidence)  # "0.7" on the command line means the number
+        c.add_events(session.trace_id, [ReasoningEvent.new(text, args.type, confidence)])
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .session import capture
+
+    with _collector(args) as c:
+        stored = capture(c, _store(c), _session(c, args.trace_id))
+    files = ", ".join(e.details.file for e in stored) or "nothing changed"
+    print(f"recorded {len(stored)} edit(s): {files}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    with _collector(args) as c:
+        session = _session(c, args.trace_id)
+        _store(c).close(session)
+        print(f"stopped recording {session.trace_id}", file=sys.stderr)
+        if args.finalize:
+            from .render import render_result
+
+            trace = c.finalize(session.trace_id, progress=_progress())
+            sys.stdout.write(render_result(trace))
+            return _finalize_exit(trace)
+    print(session.trace_id)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -373,6 +467,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--per-edit", action="store_true", help="record which edit made each test pass")
     sp.add_argument("--test-command", metavar="CMD", help="run this instead of the detected tests")
     sp.add_argument("--force", action="store_true", help="run even if a previous run seems stuck")
+
+    sp = add("start", cmd_start, "open a trace for this repository; prints its id")
+    sp.add_argument("--bug", required=True, help="the bug being debugged")
+    sp.add_argument("--repo", default=".", help="the repository (default: here)")
+    sp.add_argument("--developer", help="who (default: git config user.email)")
+
+    sp = add("exec", cmd_exec, "run a command, show its output, record it: exec [ID] -- CMD")
+    sp.add_argument("rest", nargs=argparse.REMAINDER, metavar="[ID] -- CMD ...")
+
+    sp = add("note", cmd_note, "record a thought: note [ID] TEXT [--type T] [--confidence C]")
+    sp.add_argument("words", nargs="+", metavar="[ID] TEXT")
+    sp.add_argument("--type", help="hypothesis, observation, plan, question, conclusion, ...")
+    sp.add_argument("--confidence", help="low, medium, high or 0..1")
+
+    sp = add("diff", cmd_diff, "record the working tree's change since the last diff as edits")
+    sp.add_argument("trace_id", nargs="?", metavar="ID")
+
+    sp = add("stop", cmd_stop, "stop recording (the trace stays stored)")
+    sp.add_argument("trace_id", nargs="?", metavar="ID")
+    sp.add_argument("--finalize", action="store_true", help="validate and grade it now")
 
     sp = add("demo", cmd_demo, "record, store and finalize a demo debugging session")
     sp.add_argument("--no-finalize", action="store_true", help="only record and store it")

@@ -2,23 +2,87 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
-from .textutil import head_tail
+from .textutil import BoundedOutput
 
 if TYPE_CHECKING:
     from .collector import Collector
     from .gitdiff import WorktreeSnapshots
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "run_command"]
+
+
+def run_command(
+    cmd: str | Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    max_output: int = 1024 * 1024,
+    echo: IO[bytes] | None = None,
+) -> CommandEvent:
+    """Run a command and return (unstored) the command event describing it.
+
+    A string runs through the shell, as if typed; a list runs as argv. Output (stdout and stderr
+    together) is streamed to ``echo`` as it comes, when given, and kept within ``max_output``
+    bytes (head and tail) without ever buffering more. On timeout the whole process group is
+    killed and ``details.timed_out`` is set.
+    """
+    shell = isinstance(cmd, str)
+    display = cmd if isinstance(cmd, str) else subprocess.list2cmdline(list(cmd))
+    out = BoundedOutput(max_output)
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        cmd if shell else list(cmd),
+        shell=shell,
+        cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # own process group, so a timeout can kill all of it
+    )
+    assert proc.stdout is not None
+
+    def pump(stream: IO[bytes]) -> None:
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+            out.feed(chunk)
+            if echo is not None:
+                echo.write(chunk)
+                echo.flush()
+
+    reader = threading.Thread(target=pump, args=(proc.stdout,), daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    reader.join(timeout=10)
+    proc.stdout.close()
+    extra: dict[str, Any] = {"timed_out": True} if timed_out else {}
+    return CommandEvent.new(
+        display,
+        output=out.text(),
+        exit_code=proc.returncode,
+        cwd=str(Path(cwd).resolve()) if cwd is not None else os.getcwd(),
+        duration_s=round(time.monotonic() - start, 6),
+        **extra,
+    )
 
 
 class Recorder:
@@ -82,38 +146,12 @@ class Recorder:
         without a shell. On timeout the whole process group is killed and ``details.timed_out``
         is set. Output over ``max_output_bytes`` keeps its head and tail.
         """
-        shell = isinstance(cmd, str)
-        display = cmd if isinstance(cmd, str) else subprocess.list2cmdline(list(cmd))
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            cmd if shell else list(cmd),
-            shell=shell,
+        event = run_command(
+            cmd,
             cwd=cwd,
-            env=None if env is None else {**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # own process group, so a timeout can kill all of it
-        )
-        timed_out = False
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-        duration = time.monotonic() - start
-        text = head_tail(
-            out.decode("utf-8", "replace"), self.collector.settings.limits.max_output_bytes
-        )
-        extra: dict[str, Any] = {"timed_out": True} if timed_out else {}
-        event = CommandEvent.new(
-            display,
-            output=text,
-            exit_code=proc.returncode,
-            cwd=str(Path(cwd).resolve()) if cwd is not None else os.getcwd(),
-            duration_s=round(duration, 6),
-            **extra,
+            timeout=timeout,
+            env=env,
+            max_output=self.collector.settings.limits.max_output_bytes,
         )
         stored: CommandEvent = self._add(event)
         return stored
