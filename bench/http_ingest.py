@@ -37,25 +37,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from server_process import Server, free_port, server_env  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from ingest import make_events  # noqa: E402
+
 TARGET = 0.5
 PG_ADMIN_URL = os.environ.get(
     "DEBUGTRACE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def make_events(n: int, tag: str = "") -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "command",
-            "timestamp": "2025-03-02T09:01:30Z",
-            "details": {
-                "command": f"pytest -x tests/test_calc.py -k case_{tag}{i}",
-                "output": (f"{i:08d} " + "x" * 200)[:200],
-                "exit_code": i % 2,
-            },
-        }
-        for i in range(n)
-    ]
 
 
 # -- the baseline: a bare Starlette app with raw sqlite3 ----------------------------------------

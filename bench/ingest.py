@@ -24,13 +24,13 @@ from debugtrace import Collector
 TARGET = 1.5
 
 
-def make_events(n: int) -> list[dict[str, Any]]:
+def make_events(n: int, tag: str = "") -> list[dict[str, Any]]:
     return [
         {
             "type": "command",
             "timestamp": "2025-03-02T09:01:30Z",
             "details": {
-                "command": f"pytest -x tests/test_calc.py -k case_{i}",
+                "command": f"pytest -x tests/test_calc.py -k case_{tag}{i}",
                 "output": (f"{i:08d} " + "x" * 200)[:200],
                 "exit_code": i % 2,
             },

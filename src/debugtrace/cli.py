@@ -382,11 +382,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from pydantic import TypeAdapter
+    from .model import EVENT_LIST, Trace
 
-    from .model import Event, Trace
-
-    target: Any = Trace if args.what == "trace" else TypeAdapter(list[Event])
+    target: Any = Trace if args.what == "trace" else EVENT_LIST
     _print_json(target.json_schema() if args.what == "events" else target.model_json_schema())
     return EXIT_OK
 

@@ -10,13 +10,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from .config import Limits
 from .errors import ErrorDetail, InvalidTrace
 from .limits import check_events, check_trace
-from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
+from .model import EVENT_LIST, CommandEvent, EditEvent, Event, ReasoningEvent, Trace
 
 EVENT_CLASSES = (ReasoningEvent, CommandEvent, EditEvent)
 
 __all__ = ["parse_events", "parse_trace"]
 
-_EVENT_LIST = TypeAdapter(list[Event])
 _ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)
 
 
@@ -75,7 +74,7 @@ def parse_events(
     if isinstance(data, str | bytes) and data.lstrip()[:1] in ("[", b"["):
         # A JSON list: parse and validate in one pass of pydantic-core (the ingest hot path).
         try:
-            events = _EVENT_LIST.validate_json(data)
+            events = EVENT_LIST.validate_json(data)
         except ValidationError as exc:
             if exc.errors()[0]["type"] == "json_invalid":
                 raise InvalidTrace(f"malformed JSON: {_json_message(exc)}") from None
@@ -101,7 +100,7 @@ def parse_events(
     else:
         plain = [e.model_dump() if isinstance(e, BaseModel) else e for e in data]
         try:
-            events = _EVENT_LIST.validate_python(plain)
+            events = EVENT_LIST.validate_python(plain)
         except ValidationError as exc:
             raise InvalidTrace.from_pydantic(exc.errors(), prefix) from None
     return _checked(events, limits, prefix)

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     WithJsonSchema,
 )
 
@@ -217,6 +218,9 @@ class EditEvent(_EventBase):
 
 Event = Annotated[ReasoningEvent | CommandEvent | EditEvent, Field(discriminator="type")]
 """Any event; ``type`` says which."""
+
+EVENT_LIST: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+"""Validates and serialises a list of events (built once; ingest, storage and the API share it)."""
 
 EVENT_TYPES = ("reasoning", "command", "edit")
 

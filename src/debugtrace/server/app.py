@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ..collector import Collector
@@ -17,14 +17,14 @@ from ..config import Settings
 from ..errors import ErrorDetail, InvalidTrace, JobNotFound, StorageError, TraceNotFound
 from ..ingest import parse_trace
 from ..jobs import Job, JobConflict
-from ..model import Event, Trace, TraceStatus
+from ..model import EVENT_LIST, Event, Trace, TraceStatus
 from ..storage import TracePage
 from ..workspace import RepoError, check_repo_url
 from .auth import ADMIN, Authenticator, AuthError, Forbidden, Principal
 from .bodylimit import BodyLimitMiddleware
 
 JSON = "application/json"
-_EVENTS_SCHEMA = TypeAdapter(list[Event]).json_schema(ref_template="#/components/schemas/{model}")
+_EVENTS_SCHEMA = EVENT_LIST.json_schema(ref_template="#/components/schemas/{model}")
 
 
 # -- documented response bodies (the routes build them by hand; these are for /openapi.json) ----

@@ -16,13 +16,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import Row, and_, select, true, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..config import Limits
 from ..errors import InvalidTrace, StorageError, TraceNotFound
-from ..model import Event, Trace, TraceStatus, _Details, utcnow
+from ..model import EVENT_LIST, Event, Trace, TraceStatus, _Details, utcnow
 from ..results import TraceResult
 from ..storage import Storage, TracePage, TraceQuery, TraceSummary, new_trace_id
 
@@ -32,7 +31,6 @@ from .engine import IMMEDIATE, make_engine
 from .migrate import ensure_schema
 from .schema import events, jobs, tokens, traces
 
-_EVENTS = TypeAdapter(list[Event])
 _SUMMARY_COLUMNS = [
     traces.c.id,
     traces.c.developer_id,
@@ -259,7 +257,7 @@ class SQLStorage(Storage):
         # One JSON document, parsed and validated in one pydantic-core call: decoding each
         # row's details with json.loads was most of the time of reading a long trace. Every
         # piece was written by us (type from a fixed set, details by the model's serializer).
-        evs = _EVENTS.validate_json(
+        evs = EVENT_LIST.validate_json(
             "["
             + ",".join(
                 f'{{"seq":{seq},"type":"{typ}","timestamp":"{_utc(ts).isoformat()}",'
