@@ -15,6 +15,19 @@ from pathlib import Path
 
 __all__ = ["FileDiff", "GitError", "WorktreeSnapshots", "head_commit"]
 
+# Byproducts of running Python and its tools, left out even where no .gitignore says so: they are
+# never part of a fix, and bytecode would turn every test run into a binary "edit".
+JUNK = (
+    ":(exclude,glob)**/__pycache__/**",
+    ":(exclude,glob)**/*.py[cod]",
+    ":(exclude,glob)**/.pytest_cache/**",
+    ":(exclude,glob)**/.hypothesis/**",
+    ":(exclude,glob)**/.mypy_cache/**",
+    ":(exclude,glob)**/.ruff_cache/**",
+    ":(exclude,glob)**/.coverage",
+    ":(exclude,glob)**/.debugtrace-junit.xml",
+)
+
 
 class GitError(RuntimeError):
     """A git command failed; the message carries git's own words."""
@@ -64,13 +77,14 @@ class WorktreeSnapshots:
         with tempfile.TemporaryDirectory(prefix="debugtrace-index-") as tmp:
             env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
             _git(self.repo, "read-tree", self.tree, env=env)
-            _git(self.repo, "add", "--all", "--", ".", env=env)
+            _git(self.repo, "add", "--all", "--", ".", *JUNK, env=env)
             return _git(self.repo, "write-tree", env=env).strip()
 
-    def capture(self) -> list[FileDiff]:
-        """Diff the working tree against the last snapshot, one entry per changed file, and move
-        the snapshot forward. Returns an empty list when nothing changed."""
-        new = self.snapshot()
+    def capture(self, upto: str | None = None) -> list[FileDiff]:
+        """Diff the working tree (or the snapshot tree ``upto``, taken earlier) against the last
+        snapshot, one entry per changed file, and move the snapshot forward. Returns an empty
+        list when nothing changed."""
+        new = upto or self.snapshot()
         if new == self.tree:
             return []
         text = _git(

@@ -47,7 +47,8 @@ def run_command(
         cmd if shell else list(cmd),
         shell=shell,
         cwd=cwd,
-        env=None if env is None else {**os.environ, **env},
+        # The command is recorded here, so the pytest plugin inside it must not record it again.
+        env={**os.environ, **(env or {}), "DEBUGTRACE_RECORDING": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -1,8 +1,8 @@
 """Open debugging sessions of the command-line workflow (``debugtrace start/exec/note/diff/stop``).
 
-One open trace per repository: its id and the working-tree snapshot the next ``diff`` compares
-against live in a small JSON file under ``<data_dir>/sessions``, so separate shell commands (and
-agent harnesses calling the CLI) add to the same trace.
+One open trace per (repository, branch): its id and the working-tree snapshot the next ``diff``
+compares against live in a small JSON file under ``<data_dir>/sessions``, so separate shell
+commands, agent harnesses calling the CLI and pytest runs (the pytest plugin) add to one trace.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DebugtraceError
-from .model import EditEvent
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from filelock import FileLock
+
     from .collector import Collector
+    from .model import EditEvent
 
 __all__ = ["NoOpenSession", "Session", "SessionStore", "capture", "start"]
 
@@ -29,38 +33,62 @@ class NoOpenSession(DebugtraceError):
 
 @dataclass
 class Session:
-    """An open trace: its id, the repository root and the snapshot the next diff starts from."""
+    """An open trace: its id, the repository root and branch, the snapshot the next diff starts
+    from, and who opened it (``cli`` or ``pytest``: only pytest's own sessions close on a green
+    run)."""
 
     trace_id: str
     repo: str
     snapshot: str
+    branch: str = "HEAD"
+    origin: str = "cli"
 
 
 class SessionStore:
-    """The open sessions under ``root`` (one JSON file per repository)."""
+    """The open sessions under ``root`` (one JSON file per repository and branch)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _path(self, repo: Path) -> Path:
-        return self.root / f"{hashlib.sha256(str(repo).encode()).hexdigest()[:16]}.json"
+    def _path(self, repo: Path | str, branch: str) -> Path:
+        key = f"{repo}\0{branch}".encode()
+        return self.root / f"{hashlib.sha256(key).hexdigest()[:16]}.json"
+
+    def lock(self, repo: Path | str, branch: str) -> FileLock:
+        """An inter-process lock on the session of ``repo`` and ``branch`` (for read-modify-write
+        sequences such as recording a test run)."""
+        from filelock import FileLock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(self._path(repo, branch).with_suffix(".lock"), timeout=60)
 
     def open(self, session: Session) -> None:
-        """Record ``session`` as the open one of its repository (replacing any other)."""
+        """Record ``session`` as the open one of its repository and branch (replacing any
+        other)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self._path(Path(session.repo))
-        tmp = path.with_suffix(".tmp")
+        path = self._path(session.repo, session.branch)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(asdict(session)))
         os.replace(tmp, path)
 
-    def for_repo(self, repo: Path) -> Session:
-        """The open session of ``repo``; raises :class:`NoOpenSession`."""
-        path = self._path(repo)
-        if not path.exists():
+    def find(self, repo: Path | str, branch: str) -> Session | None:
+        """The open session of ``repo`` on ``branch``, if any."""
+        try:
+            return Session(**json.loads(self._path(repo, branch).read_text()))
+        except FileNotFoundError:
+            return None
+
+    def for_repo(self, repo: Path, branch: str | None = None) -> Session:
+        """The open session of ``repo`` on ``branch`` (default: its current branch); raises
+        :class:`NoOpenSession`."""
+        branch = branch or current_branch(repo)
+        found = self.find(repo, branch)
+        if found is None:
             raise NoOpenSession(
-                f"no open trace for {repo}: start one with `debugtrace start --bug TEXT`"
+                f"no open trace for {repo} on branch {branch}: start one with "
+                "`debugtrace start --bug TEXT`"
             )
-        return Session(**json.loads(path.read_text()))
+        return found
 
     def by_id(self, trace_id: str) -> Session | None:
         """The open session with this trace id, if any."""
@@ -74,7 +102,7 @@ class SessionStore:
 
     def close(self, session: Session) -> None:
         """Forget ``session`` (the trace itself stays stored)."""
-        self._path(Path(session.repo)).unlink(missing_ok=True)
+        self._path(session.repo, session.branch).unlink(missing_ok=True)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -84,6 +112,11 @@ def _git(repo: Path, *args: str) -> str:
         ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
     )
     return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def current_branch(repo: Path) -> str:
+    """The branch checked out in ``repo`` (``HEAD`` when detached or unknown)."""
+    return _git(repo, "rev-parse", "--abbrev-ref", "HEAD") or "HEAD"
 
 
 def repo_root(path: Path) -> Path:
@@ -100,13 +133,16 @@ def start(
     repo: Path,
     bug: str,
     developer_id: str | None = None,
+    origin: str = "cli",
+    base: str | None = None,
 ) -> Session:
-    """Open a trace for the repository at ``repo`` (base: its HEAD) and remember it as the open
-    session there; returns the session."""
+    """Open a trace for the repository at ``repo`` (base: ``base``, default its HEAD) and remember
+    it as the open session of its current branch; returns the session."""
     from .gitdiff import WorktreeSnapshots, head_commit
 
     root = repo_root(repo)
-    base = head_commit(root)
+    base = base or head_commit(root)
+    branch = current_branch(root)
     developer = (
         developer_id or _git(root, "config", "user.email") or os.environ.get("USER") or "unknown"
     )
@@ -116,25 +152,36 @@ def start(
             "repo_url": _git(root, "remote", "get-url", "origin") or str(root),
             "bug_description": bug,
             "base_commit": base,
-            "branch": _git(root, "rev-parse", "--abbrev-ref", "HEAD") or None,
-            "metadata": {"source": "debugtrace cli"},
+            "branch": None if branch == "HEAD" else branch,
+            "metadata": {"source": f"debugtrace {origin}"},
         }
     )
-    session = Session(str(trace.id), str(root), WorktreeSnapshots(root, base).tree)
+    session = Session(str(trace.id), str(root), WorktreeSnapshots(root, base).tree, branch, origin)
     store.open(session)
     return session
 
 
-def capture(collector: Collector, store: SessionStore, session: Session) -> list[EditEvent]:
-    """Record the working tree's change since the session's last snapshot, one edit event per
-    file, and move the snapshot forward; returns the stored events."""
+def capture(
+    collector: Collector,
+    store: SessionStore,
+    session: Session,
+    upto: str | None = None,
+    at: datetime | None = None,
+) -> list[EditEvent]:
+    """Record the working tree's change since the session's last snapshot (or the change up to
+    the snapshot tree ``upto``, stamped ``at``), one edit event per file, and move the snapshot
+    forward; returns the stored events."""
     from .gitdiff import WorktreeSnapshots
+    from .model import EditEvent
 
     snaps = WorktreeSnapshots(Path(session.repo), session.snapshot)
-    diffs = snaps.capture()
+    diffs = snaps.capture(upto)
     if not diffs:
         return []
-    stored = collector.add_events(session.trace_id, [EditEvent.new(d.file, d.diff) for d in diffs])
+    events = [EditEvent.new(d.file, d.diff) for d in diffs]
+    if at is not None:
+        events = [e.model_copy(update={"timestamp": at}) for e in events]
+    stored = collector.add_events(session.trace_id, events)
     session.snapshot = snaps.tree
     store.open(session)
     return [e for e in stored if isinstance(e, EditEvent)]
