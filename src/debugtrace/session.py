@@ -114,6 +114,12 @@ def _git(repo: Path, *args: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
+def _author_email(repo: Path) -> str:
+    # `git var` honours GIT_AUTHOR_EMAIL and EMAIL as well as user.email, as commits do.
+    ident = _git(repo, "var", "GIT_AUTHOR_IDENT")
+    return ident.partition("<")[2].partition(">")[0] if "<" in ident else ""
+
+
 def current_branch(repo: Path) -> str:
     """The branch checked out in ``repo`` (``HEAD`` when detached or unknown)."""
     return _git(repo, "rev-parse", "--abbrev-ref", "HEAD") or "HEAD"
@@ -143,9 +149,7 @@ def start(
     root = repo_root(repo)
     base = base or head_commit(root)
     branch = current_branch(root)
-    developer = (
-        developer_id or _git(root, "config", "user.email") or os.environ.get("USER") or "unknown"
-    )
+    developer = developer_id or _author_email(root) or os.environ.get("USER") or "unknown"
     trace = collector.submit(
         {
             "developer_id": developer,
