@@ -50,8 +50,13 @@ def repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     return pytester.path
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(*PLUGIN, "-q", *args, timeout=300)
+def run(pytester: pytest.Pytester, *args: str, nested: bool = False) -> pytest.RunResult:
+    """Run pytest on the repository as a developer's shell does (or, ``nested``, as a test that
+    runs pytest does)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if not nested:
+            mp.delenv("PYTEST_CURRENT_TEST", raising=False)
+        return pytester.runpytest_subprocess(*PLUGIN, "-q", *args, timeout=300)
 
 
 def traces() -> list[Trace]:
@@ -133,6 +138,10 @@ def test_it_is_off_unless_asked(
     monkeypatch.delenv("DEBUGTRACE_PYTEST")
     assert "recorded this run" in run(pytester).stdout.str()  # the ini option alone
     assert [len(t.events) for t in traces()] == [3]  # run, edit of pytest.ini, run
+
+    # A pytest run inside another's test (a plugin's own test suite) records only when told to.
+    assert debugtrace_lines(run(pytester, nested=True)) == []
+    assert "recorded this run" in run(pytester, "--debugtrace", nested=True).stdout.str()
 
 
 def test_notes_go_to_the_open_trace_from_pytest_and_from_the_shell(

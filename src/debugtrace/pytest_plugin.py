@@ -69,10 +69,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def enabled(config: pytest.Config, options: Any = None) -> bool:
     """Whether this run records: a ``--debugtrace*`` option (in ``options``, default the parsed
-    ones), else ``DEBUGTRACE_PYTEST``, else the ``debugtrace`` ini option. Returns the decision."""
+    ones), else ``DEBUGTRACE_PYTEST``, else the ``debugtrace`` ini option — but neither of those
+    two for a pytest run inside another's test. Returns the decision."""
     opt = options if options is not None else config.option
     if opt.debugtrace or opt.debugtrace_note or opt.debugtrace_finalize:
         return True
+    if os.environ.get("PYTEST_CURRENT_TEST"):
+        return False  # a pytest run inside a test (pytester): only an explicit option records it
     env = os.environ.get("DEBUGTRACE_PYTEST", "").strip().lower()
     if env:
         return env in _TRUE
