@@ -311,3 +311,15 @@ def test_the_summary_and_bug_description_stay_compact() -> None:
         + ", ".join(f"tests/test_x.py::test_{i}" for i in range(1, 6))
         + ", ... 24 more)"
     )
+
+
+def test_in_a_recording_shell_runs_go_to_its_session_on_any_branch(
+    pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exe = str(Path(sys.executable).parent / "debugtrace")
+    start = subprocess.run([exe, "start", "--bug", "x"], cwd=repo, capture_output=True, text=True)
+    monkeypatch.setenv("DEBUGTRACE_SESSION", start.stdout.strip())  # as the shell snippet does
+    git(repo, "checkout", "-q", "-b", "fix")
+    assert "recorded this run (1 failed)" in run(pytester, "--debugtrace").stdout.str()
+    [trace] = traces()
+    assert [e.type for e in trace.events] == ["command"]

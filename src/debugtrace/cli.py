@@ -338,6 +338,38 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from .errors import DebugtraceError, StorageError
+    from .shell import EXIT_NOT_OPEN, parse_record, record
+
+    try:
+        request = parse_record(args)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    with _collector(args) as c:
+        try:
+            session = _session(c, request.trace_id)
+        except StorageError:
+            raise
+        except DebugtraceError as exc:  # no open session (or not in a repository, unknown id)
+            if request.trace_id:  # a session that was open: the shell hook stops recording it
+                if not request.quiet:
+                    _fail(str(exc))
+                return EXIT_NOT_OPEN
+            if request.quiet:
+                return EXIT_OK
+            raise
+        record(c, _store(c), session, request)
+    return EXIT_OK
+
+
+def cmd_shell_init(args: argparse.Namespace) -> int:
+    from .shell import snippet
+
+    sys.stdout.write(snippet(args.shell))
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -485,6 +517,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("stop", cmd_stop, "stop recording (the trace stays stored)")
     sp.add_argument("trace_id", nargs="?", metavar="ID")
     sp.add_argument("--finalize", action="store_true", help="validate and grade it now")
+
+    from .shell import RECORD_USAGE, add_record_arguments
+
+    sp = add("record", cmd_record, "record a command that already ran: record [ID] ... -- CMD")
+    sp.usage = RECORD_USAGE
+    add_record_arguments(sp)
+    sp.add_argument("rest", nargs=argparse.REMAINDER, metavar="[ID] -- CMD ...")
+
+    sp = add("shell-init", cmd_shell_init, "print the shell integration: eval it in ~/.bashrc")
+    sp.add_argument("shell", choices=["bash", "zsh"])
 
     sp = add("demo", cmd_demo, "record, store and finalize a demo debugging session")
     sp.add_argument("--no-finalize", action="store_true", help="only record and store it")

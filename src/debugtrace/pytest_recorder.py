@@ -155,7 +155,7 @@ def record(collector: Collector, store: SessionStore, prep: Prepared, run: RunRe
 
     lines: list[str] = []
     with store.lock(prep.repo, prep.branch):
-        session = store.find(prep.repo, prep.branch)
+        session = store.current(prep.repo, prep.branch)
         if session is None:
             if not run.red:
                 if run.notes:
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         from .session import SessionStore
 
         store = SessionStore(warm.wait_settings().data_dir / "sessions")
-        if not run.red and store.find(prep.repo, prep.branch) is None:
+        if not run.red and store.current(prep.repo, prep.branch) is None:
             # Nothing to record: do not wait for the storage stack.
             if run.notes:
                 _say(NOTE_DROPPED)

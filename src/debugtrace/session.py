@@ -78,11 +78,22 @@ class SessionStore:
         except FileNotFoundError:
             return None
 
+    def current(self, repo: Path | str, branch: str) -> Session | None:
+        """The session a command in ``repo`` on ``branch`` acts on: the one a recording shell
+        names in ``DEBUGTRACE_SESSION`` when it is open in this repository (whatever the branch
+        now), else the open one of ``repo`` and ``branch``; None when there is none."""
+        named = os.environ.get("DEBUGTRACE_SESSION")
+        if named:
+            session = self.by_id(named)
+            if session is not None and session.repo == str(repo):
+                return session
+        return self.find(repo, branch)
+
     def for_repo(self, repo: Path, branch: str | None = None) -> Session:
-        """The open session of ``repo`` on ``branch`` (default: its current branch); raises
-        :class:`NoOpenSession`."""
+        """The session a command in ``repo`` acts on (see :meth:`current`; ``branch`` defaults
+        to the checked-out one); raises :class:`NoOpenSession`."""
         branch = branch or current_branch(repo)
-        found = self.find(repo, branch)
+        found = self.current(repo, branch)
         if found is None:
             raise NoOpenSession(
                 f"no open trace for {repo} on branch {branch}: start one with "
