@@ -83,9 +83,9 @@ def enabled(config: pytest.Config, options: Any = None) -> bool:
 
 
 def _wanted(config: pytest.Config, options: Any) -> bool:
-    # Not on xdist workers (the controller records the session), not inside a command that
-    # `debugtrace exec` or `Recorder.run` records already, not for --help or --collect-only.
-    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("DEBUGTRACE_RECORDING"):
+    # Not inside a command that `debugtrace exec` or `Recorder.run` records already, not for
+    # --help or --collect-only.
+    if os.environ.get("DEBUGTRACE_RECORDING"):
         return False
     if getattr(options, "help", False) or getattr(options, "collectonly", False):
         return False
@@ -96,6 +96,10 @@ def _wanted(config: pytest.Config, options: Any) -> bool:
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Start the recording process as early as the options are known (before conftests and
     collection), so that its imports are done by the time the tests are."""
+    # An xdist worker (which records nothing: the controller records the session) is only
+    # known for sure at configure time; this variable says "probably one", so wait until then.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     if _wanted(early_config, early_config.known_args_namespace):
         early_config.stash[_PROCESS] = _spawn(early_config)
 
@@ -105,8 +109,12 @@ def pytest_configure(config: pytest.Config) -> None:
     """Start watching the run when recording is enabled."""
     proc = config.stash.get(_PROCESS, None)
     if hasattr(config, "workerinput") or not _wanted(config, config.option):
-        if isinstance(proc, subprocess.Popen) and proc.stdin is not None:
-            proc.stdin.close()  # started early, not needed after all: it exits at once
+        if isinstance(proc, subprocess.Popen):  # started early, not needed after all
+            proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
         return
     config.pluginmanager.register(RunRecorder(config, proc), "debugtrace-recorder")
 
