@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import debugtrace
-from debugtrace import Collector, Settings, UnknownBackend
+from debugtrace import Collector, Settings, UnknownBackend, hookimpl
 from debugtrace.hookspecs import hookspec
 from debugtrace.plugins import DEFAULT_PLUGINS, Plugins, plugin_manager
 
@@ -101,6 +101,21 @@ def test_hook_trace_finalized(plugged: tuple[Collector, Recorder]) -> None:
     t = c.submit({"developer_id": "d", "repo_url": "r", "bug_description": "b"})
     c.plugins.trace_finalized(c.get(str(t.id)))
     assert rec.calls[-1] == ("trace_finalized", t.id)
+
+
+def test_hook_redact(settings: Settings) -> None:
+    from debugtrace.redact import Finding
+
+    class Codenames:
+        @hookimpl
+        def redact(self, text: str) -> list[Finding]:
+            at = text.find("BLUEBIRD")
+            return [Finding(at, at + 8, "codename")] if at >= 0 else []
+
+    with Collector(settings=settings) as c:
+        c.plugins.pm.register(Codenames())
+        t = c.submit({"developer_id": "d", "repo_url": "r", "bug_description": "BLUEBIRD leaks"})
+    assert t.bug_description == "[REDACTED:codename] leaks"
 
 
 def test_every_hookspec_has_a_test_here() -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
     from .recorder import Recorder
     from .results import EditResult, Grade, Stage, TraceResult, Validation
-    from .storage import Storage, TracePage, TraceQuery, TraceSummary
+    from .storage import ExportQuery, Storage, TracePage, TraceQuery, TraceSummary
 
 __version__ = "0.1.0"
 
@@ -43,6 +43,7 @@ _LAZY = {
     "Validation": "results",
     "Grade": "results",
     "Storage": "storage",
+    "ExportQuery": "storage",
     "TraceQuery": "storage",
     "TracePage": "storage",
     "TraceSummary": "storage",
@@ -63,6 +64,7 @@ __all__ = [
     "EditEvent",
     "EditResult",
     "Event",
+    "ExportQuery",
     "Grade",
     "InvalidTrace",
     "Limits",

@@ -153,6 +153,109 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import ExportError, get_format
+
+    since = _parse_since(args.since) if args.since is not None else None
+    try:
+        fmt = get_format(args.format)
+    except ExportError as exc:
+        raise CLIError(str(exc)) from None
+    if args.output is None and fmt.binary and sys.stdout.isatty():
+        raise CLIError(f"--format {fmt.name} is binary: write it to a file with --output FILE")
+    if args.output is not None and not Path(args.output).absolute().parent.is_dir():
+        raise CLIError(f"--output {args.output}: no such directory")
+    if args.max_output < 1:
+        raise CLIError(f"--max-output {args.max_output}: must be at least 1 byte")
+    filters: dict[str, Any] = {
+        "min_score": args.min_score,
+        "validated_only": args.validated_only,
+        "developer_id": args.developer,
+        "since": since,
+        "grader": args.grader,
+    }
+    with _collector(args) as c:
+        total = None
+        if sys.stderr.isatty():
+            total = c.storage.count_traces(c.export_query(**filters))
+        with _ExportProgress(total) as progress:
+            n = c.export(
+                fmt.name,
+                args.output,  # None: stdout
+                metadata=args.metadata,
+                max_output_bytes=args.max_output,
+                progress=progress,
+                **filters,
+            )
+    where = f" to {args.output}" if args.output is not None else ""
+    print(f"exported {n} trace{'' if n == 1 else 's'}{where}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _parse_since(value: str) -> Any:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise CLIError(
+            f"--since {value!r} is not a date or time (YYYY-MM-DD, or ISO 8601 such as "
+            "2025-03-01T09:00:00Z; without a zone it is UTC)"
+        ) from None
+
+
+class _ExportProgress:
+    """A progress bar of exported traces on stderr when it is a terminal; silent otherwise."""
+
+    EVERY = 64
+    """Redraw after this many traces (a redraw per trace would cost more than some traces)."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.bar: Any = None
+        self.task: Any = None
+        self.done = 0
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if not sys.stderr.isatty():
+            return None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        count: Any = (
+            MofNCompleteColumn() if self.total is not None else TextColumn("{task.completed}")
+        )
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("exporting traces"),
+            BarColumn(),
+            count,
+            TimeElapsedColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("export", total=self.total)
+        return self
+
+    def __call__(self, n: int) -> None:
+        self.done = n
+        if n % self.EVERY == 0:
+            self.bar.update(self.task, completed=n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+            self.bar.stop()
+
+
 def cmd_finalize(args: argparse.Namespace) -> int:
     from .pipeline import FinalizeOptions
 
@@ -370,6 +473,45 @@ def cmd_shell_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importers import TrajectoryError, convert
+    from .ingest import parse_trace
+
+    text = _read_input(args.file)
+    settings = _settings(args)
+    try:
+        docs = convert(
+            args.format,
+            text,
+            name="stdin" if args.file == "-" else args.file,
+            repo_url=args.repo,
+            base_commit=args.base_commit,
+            developer_id=args.developer,
+            limits=settings.limits,
+        )
+    except TrajectoryError as exc:
+        raise CLIError(str(exc)) from None
+    for doc in docs:  # all of them valid before any is stored
+        parse_trace(doc, settings.limits)
+    if args.dry_run:
+        for doc in docs:  # JSON Lines: a single trace pipes straight into `debugtrace submit -`
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        return EXIT_OK
+    from .collector import Collector
+
+    with Collector(settings=settings) as c:
+        for doc in docs:
+            trace = c.submit(doc)
+            print(f"stored trace with {len(trace.events)} events", file=sys.stderr)
+            if args.finalize:
+                from .render import render_result
+
+                trace = c.finalize(str(trace.id), progress=_progress())
+                sys.stdout.write(render_result(trace))
+            print(trace.id, flush=True)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -481,6 +623,43 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=50)
     sp.add_argument("--cursor", help="next_cursor of the previous page")
 
+    sp = add(
+        "export",
+        cmd_export,
+        "stream stored traces as chat fine-tuning JSONL, Parquet or OpenTelemetry spans",
+    )
+    sp.add_argument(
+        "--format",
+        choices=["jsonl", "parquet", "otel"],
+        default="jsonl",
+        help="jsonl: chat rows {messages, tools, metadata} (default); parquet: one row per trace "
+        "(extra `parquet`); otel: OTLP/JSON GenAI spans, one request per line",
+    )
+    sp.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    sp.add_argument(
+        "--min-score",
+        type=int,
+        metavar="N",
+        help="only traces scored N or more (the --grader's score, else every grader's lowest)",
+    )
+    sp.add_argument("--validated-only", action="store_true", help="only traces whose fix validated")
+    sp.add_argument("--developer", metavar="ID", help="only this developer's traces")
+    sp.add_argument("--since", metavar="DATE", help="only traces created at or after (ISO 8601)")
+    sp.add_argument("--grader", metavar="NAME", help="only traces this grader graded; its score")
+    sp.add_argument(
+        "--metadata",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="jsonl: add each row's metadata (--no-metadata: the strict OpenAI upload shape)",
+    )
+    sp.add_argument(
+        "--max-output",
+        type=int,
+        default=8000,
+        metavar="BYTES",
+        help="command outputs keep their head and tail within this (default 8000)",
+    )
+
     ev = sub.add_parser("events", help="work with the events of a trace")
     ev_sub = ev.add_subparsers(dest="events_command", metavar="ACTION", parser_class=_Parser)
     ev_sub.required = True
@@ -527,6 +706,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("shell-init", cmd_shell_init, "print the shell integration: eval it in ~/.bashrc")
     sp.add_argument("shell", choices=["bash", "zsh"])
+
+    from .importers import FORMATS
+
+    sp = add("import", cmd_import, "store agent trajectories (SWE-agent, OpenHands) as traces")
+    sp.add_argument("file", metavar="FILE|-")
+    sp.add_argument("--format", required=True, choices=list(FORMATS), help="the file's format")
+    sp.add_argument("--repo", metavar="URL", help="the repository (when the file names none)")
+    sp.add_argument("--base-commit", metavar="SHA", help="the commit the agent started from")
+    sp.add_argument("--developer", metavar="ID", help="owner (default: the agent's name)")
+    sp.add_argument("--finalize", action="store_true", help="validate each fix after storing")
+    sp.add_argument("--dry-run", action="store_true", help="print the traces (JSON Lines) only")
 
     sp = add("demo", cmd_demo, "record, store and finalize a demo debugging session")
     sp.add_argument("--no-finalize", action="store_true", help="only record and store it")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -14,6 +15,7 @@ from .errors import InvalidTrace
 from .ingest import parse_events, parse_trace
 from .model import Event, Trace, TraceStatus
 from .plugins import Plugins
+from .redact import Redactor, redact_events, redact_trace
 from .storage import Storage, TracePage, TraceQuery
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from .pipeline import FinalizeOptions
     from .recorder import Recorder
     from .results import Stage
+    from .storage import ExportQuery
 
 __all__ = ["Collector"]
 
@@ -57,6 +60,7 @@ class Collector:
         self._storage = storage
         self._plugins: Plugins | None = None
         self._executor: Executor | None = None
+        self._redactor: Redactor | None = None
 
     # -- wiring -------------------------------------------------------------------------------
 
@@ -66,6 +70,18 @@ class Collector:
         if self._plugins is None:
             self._plugins = Plugins(self.settings)
         return self._plugins
+
+    @property
+    def redactor(self) -> Redactor | None:
+        """The secret redactor applied to everything submitted (None when turned off with
+        ``DEBUGTRACE_REDACT=0``); built on first use."""
+        if self._redactor is None and self.settings.redact:
+            self._redactor = Redactor(
+                self.settings.redact_patterns,
+                self.plugins.redact_hook(),
+                detect_secrets=self.settings.redact_detect_secrets,
+            )
+        return self._redactor
 
     @property
     def storage(self) -> Storage:
@@ -112,6 +128,8 @@ class Collector:
         finalize pipeline right after storing.
         """
         parsed = parse_trace(trace, self.settings.limits)
+        if self.redactor is not None:
+            redact_trace(self.redactor, parsed)
         stored = self.storage.create(parsed)
         self.plugins.trace_submitted(stored)
         if finalize:
@@ -129,6 +147,8 @@ class Collector:
         ``InvalidTrace`` (nothing is stored), ``TraceNotFound`` or ``StorageError``.
         """
         batch = parse_events(events, self.settings.limits)
+        if self.redactor is not None:
+            redact_events(self.redactor, batch)
         stored = self.storage.append_events(trace_id, batch)
         if stored:
             self.plugins.events_added(trace_id, stored)
@@ -161,6 +181,103 @@ class Collector:
         except ValidationError as exc:
             raise InvalidTrace.from_pydantic(exc.errors()) from None
         return self.storage.list(query)
+
+    def export_query(
+        self,
+        *,
+        min_score: int | None = None,
+        validated_only: bool = False,
+        developer_id: str | None = None,
+        since: datetime | None = None,
+        grader: str | None = None,
+    ) -> ExportQuery:
+        """The :class:`~debugtrace.storage.ExportQuery` for these filters (see :meth:`export`);
+        raises ``InvalidTrace`` for a bad value."""
+        from .storage import ExportQuery
+
+        try:
+            return ExportQuery(
+                min_score=min_score,
+                validated_only=validated_only,
+                developer_id=developer_id,
+                since=since,
+                grader=grader,
+            )
+        except ValidationError as exc:
+            raise InvalidTrace.from_pydantic(exc.errors()) from None
+
+    def iter_traces(
+        self,
+        *,
+        min_score: int | None = None,
+        validated_only: bool = False,
+        developer_id: str | None = None,
+        since: datetime | None = None,
+        grader: str | None = None,
+    ) -> Iterator[Trace]:
+        """Every stored trace matching the filters, with events and results, newest first.
+
+        Streamed from storage a page at a time, so memory stays flat however many there are. The
+        filters are those of :meth:`export`.
+        """
+        query = self.export_query(
+            min_score=min_score,
+            validated_only=validated_only,
+            developer_id=developer_id,
+            since=since,
+            grader=grader,
+        )
+        return self.storage.iter_traces(query)
+
+    def export(
+        self,
+        format: str = "jsonl",
+        output: IO[Any] | str | os.PathLike[str] | None = None,
+        *,
+        min_score: int | None = None,
+        validated_only: bool = False,
+        developer_id: str | None = None,
+        since: datetime | None = None,
+        grader: str | None = None,
+        metadata: bool = True,
+        max_output_bytes: int = 8000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Write the matching traces to ``output`` in ``format``; returns how many were written.
+
+        Formats: ``jsonl`` (one chat fine-tuning row per trace: ``{"messages", "tools",
+        "metadata"}``), ``parquet`` (one row per trace; extra ``debugtrace[parquet]``) and ``otel``
+        (OpenTelemetry GenAI spans, one OTLP/JSON request per line). ``output`` is a binary (or,
+        for jsonl and otel, text) stream, or a path, replaced only when the export succeeds;
+        default: standard output. Filters: ``developer_id``; ``since`` (created at or after);
+        ``validated_only`` (the fix validated); ``min_score`` (score at least this); ``grader``
+        (only traces that grader graded, scored by it). A trace's score is ``grader``'s latest
+        grade, else the lowest of every grader's latest (see ``TraceResult.score``); ungraded
+        traces have none and never pass ``min_score``. ``metadata=False`` leaves the jsonl rows
+        in the strict OpenAI upload shape; command outputs keep ``max_output_bytes`` (head and
+        tail). ``progress`` is called with the running count. Traces are streamed from storage,
+        so memory stays flat. Raises ``ExportError`` (unknown format, missing dependency) before
+        writing anything, and ``InvalidTrace`` for a bad filter.
+        """
+        import sys
+
+        from .export import ExportOptions, export, get_format, open_output
+
+        fmt = get_format(format)
+        traces = self.iter_traces(
+            min_score=min_score,
+            validated_only=validated_only,
+            developer_id=developer_id,
+            since=since,
+            grader=grader,
+        )
+        options = ExportOptions(grader=grader, metadata=metadata, max_output_bytes=max_output_bytes)
+        if output is None:
+            output = sys.stdout
+        if isinstance(output, str | os.PathLike):
+            with open_output(output) as f:
+                return export(traces, fmt.name, f, options=options, progress=progress)
+        return export(traces, fmt.name, output, options=options, progress=progress)
 
     def finalize(
         self,

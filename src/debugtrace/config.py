@@ -6,9 +6,10 @@ of touching the environment. The table in ``docs/configuration.md`` is generated
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Limits", "Settings", "default_data_dir"]
@@ -120,7 +121,29 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         10 * 1024**2, ge=1024, description="Largest HTTP request body (413 beyond, while reading)."
     )
+    redact: bool = Field(
+        True, description="Replace secrets in incoming traces with `[REDACTED:kind]` when stored."
+    )
+    redact_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description='More secret patterns, JSON `{"kind": "regex"}` (group 1, if any, is secret).',
+    )
+    redact_detect_secrets: bool = Field(
+        True, description="Also run detect-secrets' detectors on lines that still look suspect."
+    )
     limits: Limits = Field(default_factory=Limits, description="Input size limits (see below).")
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, regex in value.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", kind):
+                raise ValueError(f"kind {kind!r}: use lowercase letters, digits and dashes")
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                raise ValueError(f"pattern {kind!r} is not a regular expression: {exc}") from None
+        return value
 
     def sqlalchemy_url(self) -> str:
         """The database URL to open, with the embedded SQLite default and the psycopg 3 driver."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .model import Event, Trace
+    from .redact import Finding
     from .registry import Register
     from .sandbox import ProjectSpec
 
@@ -73,6 +74,17 @@ def detect_project(path: Path) -> ProjectSpec | None:
     :class:`debugtrace.sandbox.ProjectSpec`, or None to let the next implementation decide; the
     first non-None result wins, so mark an implementation ``tryfirst=True`` to override the
     built-in detection (Python, Node, Go, Rust, Maven, make).
+    """
+
+
+@hookspec
+def redact(text: str) -> list[Finding] | None:
+    """Find more secrets in a string of an incoming trace (a command, an output, a diff, ...).
+
+    Called at ingestion, before anything is stored, for each string when at least one plugin
+    implements it. Returns the secrets as :class:`debugtrace.redact.Finding` (``start``, ``end``,
+    ``kind``: offsets in ``text``), or None; each is replaced by ``[REDACTED:kind]`` and counted on
+    the event's ``details.redacted``.
     """
 
 

@@ -3,7 +3,9 @@
 Each diff is parsed with ``unidiff`` first. Any path that could leave the checkout is refused:
 absolute paths, ``..``, anything inside ``.git`` (hooks would run on the host), a path through a
 symlink, or a diff that creates a symlink. Then ``git apply`` is tried, then ``git apply --3way``,
-then a fuzzy ``patch``; the first that works is recorded as the method.
+then a fuzzy ``patch``; the first that works is recorded as the method. A context or removed line
+whose secret was redacted at ingestion is first matched against the checkout (the placeholder as a
+wildcard) and put back as it is there, so the diff still applies.
 """
 
 from __future__ import annotations
@@ -112,6 +114,11 @@ def apply_diff(worktree: Path, file: str, diff: str) -> ApplyOutcome:
         return ApplyOutcome("failed", None, str(exc))
     if refusal:
         return ApplyOutcome("refused", None, refusal)
+    if "[REDACTED:" in diff:
+        # Secrets on context lines were redacted at ingestion: match them against the checkout.
+        from .redact import restore_context
+
+        diff = restore_context(diff, lambda path: _source_lines(worktree, path))
     p = _strip_level(diff)
     touched = [worktree / q for q in dict.fromkeys(diff_paths(diff))]
     saved = {q: q.read_bytes() for q in touched if q.is_file()}
@@ -151,6 +158,14 @@ def apply_diff(worktree: Path, file: str, diff: str) -> ApplyOutcome:
         errors.append(f"{method}: {msg.splitlines()[0] if msg else 'failed'}")
         _restore(touched, saved)
     return ApplyOutcome("failed", None, "; ".join(errors))
+
+
+def _source_lines(worktree: Path, path: str) -> list[str] | None:
+    # The path was checked by check_paths: it stays inside the checkout.
+    file = worktree / path
+    if not file.is_file():
+        return None
+    return file.read_text(errors="surrogateescape").split("\n")
 
 
 def _restore(touched: list[Path], saved: dict[Path, bytes]) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .model import Event, Trace
+    from .redact import Finding
     from .sandbox import ProjectSpec
 
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "Plugins", "plugin_manager"]
@@ -126,6 +127,17 @@ class Plugins:
         """What project is checked out at ``path`` and how to test it (first answer wins)."""
         spec: ProjectSpec | None = self.pm.hook.detect_project(path=path)
         return spec
+
+    def redact_hook(self) -> Callable[[str], list[Finding]] | None:
+        """A function asking every plugin's ``redact`` for more secrets in a string; None when no
+        plugin implements the hook (so the ingest path pays nothing for it)."""
+        if not self.pm.hook.redact.get_hookimpls():
+            return None
+
+        def find(text: str) -> list[Finding]:
+            return [f for found in self.pm.hook.redact(text=text) if found for f in found]
+
+        return find
 
     def trace_submitted(self, trace: Trace) -> None:
         """Tell plugins a trace was stored."""

@@ -102,3 +102,16 @@ class TraceResult(BaseModel):
     validation: Validation | None = None
     grades: list[Grade] = Field(default_factory=list)
     finalized_at: datetime | None = None
+
+    def latest_grades(self) -> dict[str, Grade]:
+        """The latest grade of each grader, by grader name (later grades replace earlier ones)."""
+        return {g.grader: g for g in self.grades}
+
+    def score(self, grader: str | None = None) -> int | None:
+        """The trace's score: ``grader``'s latest score, or with no ``grader`` the lowest of every
+        grader's latest score (each grader must rate it that high). None when nothing matches."""
+        latest = self.latest_grades()
+        if grader is not None:
+            grade = latest.get(grader)
+            return grade.score if grade is not None else None
+        return min((g.score for g in latest.values()), default=None)

@@ -6,26 +6,46 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .model import Event, Trace, TraceStatus
+from .model import Event, Trace, TraceStatus, UtcDatetime
 from .results import TraceResult
 
 if TYPE_CHECKING:
     from .jobs import Job
 
-__all__ = ["Storage", "TracePage", "TraceQuery", "TraceSummary", "new_trace_id"]
+__all__ = ["ExportQuery", "Storage", "TracePage", "TraceQuery", "TraceSummary", "new_trace_id"]
+
+
+_last_id = [0, 0]  # (milliseconds, random part) of the last id made by this process
+_id_lock = threading.Lock()
 
 
 def new_trace_id() -> str:
-    """A new trace id: 12 hex digits of milliseconds then 12 random ones, so ids sort by age."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
+    """A new trace id: 12 hex digits of milliseconds then 12 random ones, so ids sort by age.
+
+    Within one process ids also increase inside a millisecond (the random part then counts up
+    from the previous id's by a random step); ids from different processes in the same
+    millisecond are in random order.
+    """
+    with _id_lock:
+        ms = int(time.time() * 1000)
+        last_ms, last_rand = _last_id
+        if ms > last_ms:
+            rand = secrets.randbits(47)  # leaves half the range for ids in the same millisecond
+        else:
+            ms, rand = last_ms, last_rand + 1 + secrets.randbits(16)
+            if rand >= 1 << 48:
+                ms, rand = last_ms + 1, secrets.randbits(47)
+        _last_id[:] = [ms, rand]
+    return f"{ms:012x}{rand:012x}"
 
 
 class TraceQuery(BaseModel):
@@ -41,6 +61,42 @@ class TraceQuery(BaseModel):
     limit: int = Field(50, ge=1, le=1000)
     cursor: str | None = Field(None, pattern=r"^[0-9a-f]{1,64}$")
     """``next_cursor`` of the previous page."""
+
+
+class ExportQuery(BaseModel):
+    """Which traces to stream for an export (:meth:`Storage.iter_traces`), newest first.
+
+    ``developer_id`` and ``since`` select on the trace; ``validated_only``, ``min_score`` and
+    ``grader`` on its finalize result (see :meth:`accepts`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    developer_id: str | None = None
+    since: UtcDatetime | None = None
+    """Only traces created at or after this time (naive means UTC)."""
+    validated_only: bool = False
+    """Only traces whose fix validated (finalize found fail_to_pass tests and no pass_to_fail)."""
+    min_score: int | None = None
+    """Only traces whose score (:meth:`TraceResult.score`) is at least this; ungraded ones never."""
+    grader: str | None = None
+    """Score by this grader alone, and only traces it graded."""
+    page_size: int = Field(200, ge=1, le=1000)
+    """How many traces a backend reads at a time: memory against round trips."""
+
+    @property
+    def filters_results(self) -> bool:
+        """Whether a filter needs the finalize result (not only the trace's own columns)."""
+        return self.validated_only or self.min_score is not None or self.grader is not None
+
+    def accepts(self, result: TraceResult) -> bool:
+        """Whether a trace with this finalize result passes the result filters."""
+        if self.validated_only and not (result.validation and result.validation.fix_validated):
+            return False
+        if self.min_score is None and self.grader is None:
+            return True
+        score = result.score(self.grader)
+        return score is not None and (self.min_score is None or score >= self.min_score)
 
 
 class TraceSummary(BaseModel):
@@ -93,6 +149,41 @@ class Storage(ABC):
     @abstractmethod
     def list(self, query: TraceQuery) -> TracePage:
         """Trace summaries matching ``query``, newest first, one page at a time."""
+
+    def iter_traces(self, query: ExportQuery) -> Iterator[Trace]:
+        """Every trace matching ``query`` with its events and result, newest first (like
+        :meth:`list`), read ``query.page_size`` at a time so memory does not grow with the store.
+
+        This default pages through :meth:`list` and reads each trace with :meth:`get`; backends
+        override it with something cheaper. Traces stored after the export started may be left out.
+        """
+        from .errors import TraceNotFound
+
+        cursor: str | None = None
+        while True:
+            page = self.list(
+                TraceQuery(
+                    developer_id=query.developer_id,
+                    since=query.since,
+                    limit=query.page_size,
+                    cursor=cursor,
+                )
+            )
+            for summary in page.items:
+                try:
+                    trace = self.get(summary.id)
+                except TraceNotFound:  # removed since the page was read
+                    continue
+                if query.accepts(trace.result):
+                    yield trace
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def count_traces(self, query: ExportQuery) -> int | None:
+        """How many traces :meth:`iter_traces` would yield, when that is cheap to know (for a
+        progress bar); None otherwise. The default does not know."""
+        return None
 
     @abstractmethod
     def set_status(

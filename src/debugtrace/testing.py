@@ -30,7 +30,7 @@ from .grader import Grader
 from .model import CommandEvent, EditEvent, ReasoningEvent, Trace
 from .results import Grade, Stage, TraceResult, Validation
 from .sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxHandle
-from .storage import Storage, TraceQuery
+from .storage import ExportQuery, Storage, TraceQuery
 
 __all__ = [
     "GraderContract",
@@ -236,6 +236,101 @@ class StorageContract:
         )
         storage.save_result(tid, result)
         assert storage.get(tid).result == result
+
+    # -- streaming for export ---------------------------------------------------------------
+
+    def test_iter_traces_streams_whole_traces_newest_first(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        ids = [str(storage.create(sample_trace(dev)).id) for _ in range(5)]
+        storage.append_events(ids[1], [CommandEvent.new("ls", output="a\nb", exit_code=0)])
+        storage.save_result(ids[2], TraceResult(validation=example_validation(True)))
+        # Pages smaller than the data: every trace once, in the order `list` gives.
+        streamed = list(storage.iter_traces(ExportQuery(developer_id=dev, page_size=2)))
+        assert [t.id for t in streamed] == list(reversed(ids))
+        assert streamed == [storage.get(t) for t in reversed(ids)]
+        assert [len(t.events) for t in streamed] == [3, 3, 3, 4, 3]
+
+    def test_iter_traces_filters_by_developer_and_since(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        old = storage.create(sample_trace(dev, created_at=datetime(2024, 1, 1, tzinfo=UTC)))
+        new = storage.create(sample_trace(dev))
+        storage.create(sample_trace())  # someone else's
+
+        def ids(**filters: Any) -> list[str | None]:
+            return [t.id for t in storage.iter_traces(ExportQuery(developer_id=dev, **filters))]
+
+        assert ids() == [new.id, old.id]
+        assert ids(since=datetime(2025, 1, 1, tzinfo=UTC)) == [new.id]
+        assert ids(since=datetime(2023, 12, 31, 23, 0, tzinfo=UTC)) == [new.id, old.id]
+        assert ids(since=datetime.now(UTC) + timedelta(days=1)) == []
+
+    def test_iter_traces_filters_on_the_result(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+
+        def stored(result: TraceResult | None) -> str:
+            tid = str(storage.create(sample_trace(dev)).id)
+            if result is not None:
+                storage.save_result(tid, result)
+            return tid
+
+        def grade(grader: str, score: int) -> Grade:
+            return Grade(score=score, grader=grader, summary="s", rubric_version="r1")
+
+        # Validated; two graders disagree (its score is the lower, 2).
+        a = stored(
+            TraceResult(
+                validation=example_validation(True),
+                grades=[grade("heuristic", 4), grade("openai", 2)],
+            )
+        )
+        # Not validated; graded twice by one grader: the latest grade (5) counts.
+        b = stored(
+            TraceResult(
+                validation=example_validation(False),
+                grades=[grade("heuristic", 1), grade("heuristic", 5)],
+            )
+        )
+        stored(None)  # never finalized: no verdict, no score
+
+        def ids(**filters: Any) -> list[str | None]:
+            return [t.id for t in storage.iter_traces(ExportQuery(developer_id=dev, **filters))]
+
+        assert ids(validated_only=True) == [a]
+        assert ids(min_score=3) == [b]
+        assert ids(min_score=2) == [b, a]
+        assert ids(min_score=3, grader="heuristic") == [b, a]
+        assert ids(grader="openai") == [a]
+        assert ids(validated_only=True, min_score=3) == []
+        assert ids(min_score=6) == []
+        assert ids(grader="nobody") == []
+
+    def test_iter_traces_agrees_with_the_default_built_on_list_and_get(
+        self, storage: Storage
+    ) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        for i in range(4):
+            tid = str(storage.create(sample_trace(dev)).id)
+            v = example_validation(i % 2 == 0)
+            g = Grade(score=i + 2, grader="heuristic", summary="s", rubric_version="r1")
+            storage.save_result(tid, TraceResult(validation=v, grades=[g]))
+        for query in (
+            ExportQuery(developer_id=dev, page_size=3),
+            ExportQuery(developer_id=dev, validated_only=True, page_size=1),
+            ExportQuery(developer_id=dev, min_score=4, grader="heuristic"),
+        ):
+            assert list(storage.iter_traces(query)) == list(Storage.iter_traces(storage, query))
+
+    def test_count_traces_is_exact_or_unknown(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        for _ in range(3):
+            storage.create(sample_trace(dev))
+        for query in (
+            ExportQuery(developer_id=dev),
+            ExportQuery(developer_id=dev, since=datetime.now(UTC) + timedelta(days=1)),
+            ExportQuery(developer_id=dev, validated_only=True),
+        ):
+            count = storage.count_traces(query)
+            assert count is None or count == len(list(storage.iter_traces(query)))
 
 
 class SandboxContract:

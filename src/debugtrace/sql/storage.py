@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, and_, select, true, update
+from sqlalchemy import Row, and_, func, select, true, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..config import Limits
 from ..errors import InvalidTrace, StorageError, TraceNotFound
 from ..model import EVENT_LIST, Event, Trace, TraceStatus, _Details, utcnow
 from ..results import TraceResult
-from ..storage import Storage, TracePage, TraceQuery, TraceSummary, new_trace_id
+from ..storage import ExportQuery, Storage, TracePage, TraceQuery, TraceSummary, new_trace_id
 
 if TYPE_CHECKING:
     from ..jobs import Job
@@ -44,6 +45,9 @@ _SUMMARY_COLUMNS = [
     traces.c.event_count,
 ]
 
+
+_Picked = list[tuple[Row[Any], TraceResult]]
+"""Trace rows chosen for an export, with their parsed results (``list`` is a method below)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -254,25 +258,7 @@ class SQLStorage(Storage):
                 ).all()
         except SQLAlchemyError as exc:
             raise StorageError(f"could not read the trace: {_reason(exc)}") from exc
-        # One JSON document, parsed and validated in one pydantic-core call: decoding each
-        # row's details with json.loads was most of the time of reading a long trace. Every
-        # piece was written by us (type from a fixed set, details by the model's serializer).
-        evs = EVENT_LIST.validate_json(
-            "["
-            + ",".join(
-                f'{{"seq":{seq},"type":"{typ}","timestamp":"{_utc(ts).isoformat()}",'
-                f'"details":{details}}}'
-                for seq, typ, ts, details in rows
-            )
-            + "]"
-        )
-        doc = _summary_dict(row)
-        doc.pop("event_count")
-        doc["metadata"] = json.loads(row.metadata)
-        doc["result"] = json.loads(row.result) if row.result else {}
-        trace = Trace.model_validate(doc)
-        trace.events = evs
-        return trace
+        return _trace(row, json.loads(row.result) if row.result else {}, _parse_events(rows))
 
     def get_summary(self, trace_id: str) -> TraceSummary:
         """The trace without its events; raises ``TraceNotFound``."""
@@ -308,6 +294,78 @@ class SQLStorage(Storage):
         items = [TraceSummary.model_validate(_summary_dict(r)) for r in rows[: query.limit]]
         more = len(rows) > query.limit
         return TracePage(items=items, next_cursor=items[-1].id if more and items else None)
+
+    EXPORT_EVENTS_PER_READ = 5000
+    """Traces of a page are read with one events query per this many events (by event_count)."""
+
+    def iter_traces(self, query: ExportQuery) -> Iterator[Trace]:
+        """Keyset pages of ``query.page_size`` trace rows (``id < last``, newest first), each read
+        in a short transaction of its own; then one events query per group of traces holding up to
+        :attr:`EXPORT_EVENTS_PER_READ` events. Nothing is held open while the caller works."""
+        conds = _export_conditions(query)
+        last: str | None = None
+        while True:
+            stmt = select(traces).where(and_(true(), *conds))
+            if last is not None:
+                stmt = stmt.where(traces.c.id < last)
+            stmt = stmt.order_by(traces.c.id.desc()).limit(query.page_size)
+            try:
+                with self.engine.begin() as conn:
+                    page = conn.execute(stmt).all()
+            except SQLAlchemyError as exc:
+                raise StorageError(f"could not read traces: {_reason(exc)}") from exc
+            if not page:
+                return
+            last = page[-1].id
+            chosen: _Picked = []
+            for row in page:
+                result = (
+                    TraceResult.model_validate_json(row.result) if row.result else TraceResult()
+                )
+                if query.accepts(result):
+                    chosen.append((row, result))
+            for group in _by_event_count(chosen, self.EXPORT_EVENTS_PER_READ):
+                yield from self._with_events(group)
+            if len(page) < query.page_size:
+                return
+
+    def _with_events(self, group: _Picked) -> Iterator[Trace]:
+        ids = [row.id for row, _ in group]
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(
+                        events.c.trace_id,
+                        events.c.seq,
+                        events.c.type,
+                        events.c.timestamp,
+                        events.c.details,
+                    )
+                    .where(events.c.trace_id.in_(ids))
+                    .order_by(events.c.trace_id, events.c.seq)
+                ).all()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not read events: {_reason(exc)}") from exc
+        per_trace: dict[str, list[Any]] = {}
+        for r in rows:
+            per_trace.setdefault(r[0], []).append(r[1:])
+        del rows
+        for row, result in group:
+            trace = _trace(row, {}, _parse_events(per_trace.pop(row.id, [])))
+            trace.result = result
+            yield trace
+
+    def count_traces(self, query: ExportQuery) -> int | None:
+        """Exact when only developer and since filter (one ``count(*)``); None otherwise."""
+        if query.filters_results:
+            return None
+        stmt = select(func.count()).select_from(traces)
+        stmt = stmt.where(and_(true(), *_export_conditions(query)))
+        try:
+            with self.engine.begin() as conn:
+                return int(conn.execute(stmt).scalar_one())
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not count traces: {_reason(exc)}") from exc
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -454,6 +512,70 @@ def _number(batch: Sequence[Event], first: int) -> None:
     for i, ev in enumerate(batch):
         # Straight into the field storage: `seq` is a plain int and this runs per ingested event.
         ev.__dict__["seq"] = first + i
+
+
+def _export_conditions(query: ExportQuery) -> list[Any]:
+    """SQL conditions for ``query``; the result filters only narrow, `accepts` decides."""
+    conds: list[Any] = []
+    if query.developer_id is not None:
+        conds.append(traces.c.developer_id == query.developer_id)
+    if query.since is not None:
+        conds.append(traces.c.created_at >= query.since)
+    # Cheap necessary conditions on the stored result JSON (written compact by pydantic), so
+    # traces that cannot match are skipped in the database; `accepts` decides exactly.
+    if query.validated_only:
+        conds.append(traces.c.result.like('%"fix_validated":true%'))
+    if query.min_score is not None or query.grader is not None:
+        conds.append(traces.c.result.like('%"grades":[{%'))
+    if query.grader is not None and _PLAIN_NAME.fullmatch(query.grader):
+        conds.append(traces.c.result.like(f'%"grader":"{query.grader}"%'))
+    return conds
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:/@+-]{1,200}")
+"""Grader names whose JSON form is themselves, so a LIKE on the stored result can find them."""
+
+
+def _parse_events(rows: Sequence[Any]) -> list[Event]:
+    """Events from ``(seq, type, timestamp, details)`` rows in ``seq`` order."""
+    # One JSON document, parsed and validated in one pydantic-core call: decoding each row's
+    # details with json.loads was most of the time of reading a long trace. Every piece was
+    # written by us (type from a fixed set, details by the model's serializer).
+    return EVENT_LIST.validate_json(
+        "["
+        + ",".join(
+            f'{{"seq":{seq},"type":"{typ}","timestamp":"{_utc(ts).isoformat()}",'
+            f'"details":{details}}}'
+            for seq, typ, ts, details in rows
+        )
+        + "]"
+    )
+
+
+def _trace(row: Row[Any], result: dict[str, Any], evs: list[Event]) -> Trace:
+    """A trace from its ``traces`` row, its result document and its events."""
+    doc = _summary_dict(row)
+    doc.pop("event_count")
+    doc["metadata"] = json.loads(row.metadata)
+    doc["result"] = result
+    trace = Trace.model_validate(doc)
+    trace.events = evs
+    return trace
+
+
+def _by_event_count(items: _Picked, budget: int) -> Iterator[_Picked]:
+    """Consecutive groups holding at most ``budget`` events (a bigger trace is a group alone)."""
+    group: _Picked = []
+    held = 0
+    for item in items:
+        n = item[0].event_count
+        if group and held + n > budget:
+            yield group
+            group, held = [], 0
+        group.append(item)
+        held += n
+    if group:
+        yield group
 
 
 def _summary_dict(row: Row[Any]) -> dict[str, Any]:

@@ -1,0 +1,222 @@
+"""A trace as one chat fine-tuning row (OpenAI's chat format with tool calls), JSON Lines.
+
+The row is ``{"messages": [...], "tools": [...], "metadata": {...}}``:
+
+- a fixed system message (:data:`SYSTEM_PROMPT`) describing the debugging assistant;
+- a user message with the repository, base commit, branch and the bug;
+- then the events in ``seq`` order. Reasoning is assistant text; a command is an assistant tool
+  call of ``run_command`` (``{"command", "cwd"}``) followed by a ``tool`` message with its exit code
+  and output (head and tail kept); an edit is a tool call of ``edit_file`` (``{"path", "diff"}``)
+  followed by a ``tool`` message saying how it applied. Reasoning right before a tool call is the
+  content of that call's assistant message (think, then act); consecutive reasoning events are
+  joined with a blank line; reasoning after the last tool call ends the conversation as a plain
+  assistant message;
+- ``tools``: the JSON Schemas of both tools, as fine-tuning with tool calls expects;
+- ``metadata``: trace id, developer, repository, the test verdict, grades and the score. OpenAI's
+  upload refuses keys it does not know, so ``ExportOptions(metadata=False)`` (CLI
+  ``--no-metadata``) leaves it out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, BinaryIO
+
+from pydantic_core import to_json
+
+from ..model import CommandDetails, CommandEvent, EditEvent, ReasoningDetails, ReasoningEvent, Trace
+from ..results import EditResult
+from ..textutil import head_tail
+from . import ExportOptions
+
+__all__ = ["SYSTEM_PROMPT", "TOOLS", "chat_metadata", "to_chat", "writer"]
+
+SYSTEM_PROMPT = (
+    "You are a debugging assistant working in a git repository. Find the cause of the reported bug "
+    "and fix it: state each hypothesis and how confident you are, test it by running commands and "
+    "reading their output, change files with unified diffs, and check that the fix works."
+)
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "run_command",
+            "description": "Run a command in the repository and return its exit code and output.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string", "description": "The command line to run."},
+                    "cwd": {"type": "string", "description": "Working directory (optional)."},
+                },
+                "required": ["command"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "edit_file",
+            "description": "Change one file of the repository by applying a unified diff.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "path": {
+                        "type": "string",
+                        "description": "Path of the file, relative to the repository root.",
+                    },
+                    "diff": {
+                        "type": "string",
+                        "description": "Unified diff with --- a/PATH and +++ b/PATH headers.",
+                    },
+                },
+                "required": ["path", "diff"],
+                "additionalProperties": False,
+            },
+        },
+    },
+]
+"""The tools the assistant turns call, as JSON Schemas (OpenAI's ``tools`` parameter)."""
+
+
+def user_message(trace: Trace) -> str:
+    """The task as the user states it: where, from which commit, and the bug."""
+    lines = [f"Repository: {trace.repo_url}"]
+    if trace.base_commit:
+        lines.append(f"Base commit: {trace.base_commit}")
+    if trace.branch:
+        lines.append(f"Branch: {trace.branch}")
+    return "\n".join(lines) + f"\n\nBug: {trace.bug_description}"
+
+
+def reasoning_text(d: ReasoningDetails) -> str:
+    """A thought as assistant text: ``Hypothesis (confidence medium): ...``."""
+    label = (d.reasoning_type or "").strip().capitalize()
+    if d.confidence is not None:
+        label = f"{label} (confidence {d.confidence})".strip()
+    return f"{label}: {d.text}" if label else d.text
+
+
+def command_result(d: CommandDetails, max_bytes: int) -> str:
+    """What ``run_command`` returned: the exit code line, then the output (head and tail)."""
+    extra = d.model_extra or {}
+    if extra.get("timed_out") is True:
+        head = "timed out"
+    elif d.exit_code is not None:
+        head = f"exit code: {d.exit_code}"
+    else:
+        head = "exit code: unknown"
+    output = head_tail(d.output, max_bytes) if d.output else "(no output)"
+    return f"{head}\n{output}"
+
+
+def edit_result(file: str, applied: EditResult | None) -> str:
+    """What ``edit_file`` returned: how finalize found the edit applied (``applied`` if it did not
+    check, as the developer's own tree had it)."""
+    if applied is None or applied.status == "applied":
+        return f"applied to {file}"
+    why = f": {applied.message}" if applied.message else ""
+    return f"{applied.status} ({file}){why}"
+
+
+def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
+    """Who, where, what the tests said and the grades; ``score`` follows
+    :meth:`debugtrace.results.TraceResult.score` (``grader``'s, else the lowest)."""
+    result = trace.result
+    v = result.validation
+    return {
+        "trace_id": trace.id,
+        "developer_id": trace.developer_id,
+        "repo_url": trace.repo_url,
+        "base_commit": trace.base_commit,
+        "branch": trace.branch,
+        "created_at": trace.created_at.isoformat() if trace.created_at else None,
+        "status": trace.status,
+        "fix_validated": v.fix_validated if v is not None else None,
+        "fail_to_pass": list(v.fail_to_pass) if v is not None else [],
+        "pass_to_fail": list(v.pass_to_fail) if v is not None else [],
+        "score": result.score(grader),
+        "grades": [
+            {
+                "grader": g.grader,
+                "score": g.score,
+                "model": g.model,
+                "rubric_version": g.rubric_version,
+            }
+            for g in result.latest_grades().values()
+        ],
+        "trace_metadata": trace.metadata,
+    }
+
+
+def chat_messages(trace: Trace, max_output_bytes: int = 8000) -> list[dict[str, Any]]:
+    """The conversation: system, user, then the events as assistant and tool messages."""
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": user_message(trace)},
+    ]
+    applied = {r.seq: r for r in trace.result.edits}
+    thoughts: list[str] = []
+    for i, ev in enumerate(trace.events, start=1):
+        if isinstance(ev, ReasoningEvent):
+            thoughts.append(reasoning_text(ev.details))
+            continue
+        seq = ev.seq if ev.seq is not None else i
+        call_id = f"call_{seq}"
+        if isinstance(ev, CommandEvent):
+            name = "run_command"
+            args: dict[str, Any] = {"command": ev.details.command}
+            if ev.details.cwd is not None:
+                args["cwd"] = ev.details.cwd
+            content = command_result(ev.details, max_output_bytes)
+        else:
+            assert isinstance(ev, EditEvent)
+            name = "edit_file"
+            args = {"path": ev.details.file, "diff": ev.details.diff}
+            content = edit_result(ev.details.file, applied.get(seq))
+        call: dict[str, Any] = {"role": "assistant"}
+        if thoughts:
+            call["content"] = "\n\n".join(thoughts)
+            thoughts = []
+        call["tool_calls"] = [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)},
+            }
+        ]
+        messages.append(call)
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
+    if thoughts:
+        messages.append({"role": "assistant", "content": "\n\n".join(thoughts)})
+    return messages
+
+
+def to_chat(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any]:
+    """The trace as one fine-tuning row: ``{"messages", "tools"[, "metadata"]}``."""
+    options = options or ExportOptions()
+    row: dict[str, Any] = {
+        "messages": chat_messages(trace, options.max_output_bytes),
+        "tools": TOOLS,
+    }
+    if options.metadata:
+        row["metadata"] = chat_metadata(trace, options.grader)
+    return row
+
+
+class _ChatWriter:
+    def __init__(self, out: BinaryIO, options: ExportOptions) -> None:
+        self.out = out
+        self.options = options
+
+    def write(self, trace: Trace) -> None:
+        self.out.write(to_json(to_chat(trace, self.options)) + b"\n")
+
+    def close(self) -> None:
+        pass
+
+
+def writer(out: BinaryIO, options: ExportOptions) -> _ChatWriter:
+    """JSON Lines of :func:`to_chat` rows (UTF-8, one row per line)."""
+    return _ChatWriter(out, options)

@@ -1,0 +1,131 @@
+"""Traces as a Parquet file for analytics: one row per trace (extra ``debugtrace[parquet]``).
+
+Columns: who, where and when; event counts per kind; the test verdict (``fix_validated``,
+``fail_to_pass``); the score (:meth:`debugtrace.results.TraceResult.score`) and each grader's latest
+score (``scores``, a map); the chat messages of :mod:`debugtrace.export.chat` as JSON text. Rows are
+written in row groups of :data:`ROW_GROUP_ROWS` rows (or fewer when their messages pass
+:data:`ROW_GROUP_BYTES`), so memory stays flat whatever the number of traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from pydantic_core import to_json
+
+from ..model import Trace
+from . import ExportOptions
+from .chat import chat_messages
+
+__all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "schema", "writer"]
+
+ROW_GROUP_ROWS = 2000
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+"""A row group is written when it holds this many rows, or this many bytes of messages JSON."""
+
+
+def schema() -> Any:
+    """The ``pyarrow.Schema`` of the rows."""
+    import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    count = pa.int32()
+    return pa.schema(
+        [
+            ("trace_id", pa.string()),
+            ("developer_id", pa.string()),
+            ("repo_url", pa.string()),
+            ("bug_description", pa.string()),
+            ("base_commit", pa.string()),
+            ("branch", pa.string()),
+            ("status", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("n_events", count),
+            ("n_reasoning", count),
+            ("n_commands", count),
+            ("n_edits", count),
+            ("n_failed_commands", count),
+            ("fix_validated", pa.bool_()),
+            ("n_fail_to_pass", count),
+            ("fail_to_pass", pa.list_(pa.string())),
+            ("n_pass_to_fail", count),
+            ("score", count),
+            ("scores", pa.map_(pa.string(), count)),
+            ("metadata", pa.string()),
+            ("messages", pa.string()),
+        ]
+    )
+
+
+def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
+    """One trace as a row (a dict of the schema's columns)."""
+    kinds = {"reasoning": 0, "command": 0, "edit": 0}
+    failed = 0
+    for ev in trace.events:
+        kinds[ev.type] += 1
+        if ev.type == "command" and ev.details.exit_code:
+            failed += 1
+    result = trace.result
+    v = result.validation
+    return {
+        "trace_id": trace.id,
+        "developer_id": trace.developer_id,
+        "repo_url": trace.repo_url,
+        "bug_description": trace.bug_description,
+        "base_commit": trace.base_commit,
+        "branch": trace.branch,
+        "status": trace.status,
+        "created_at": trace.created_at,
+        "n_events": len(trace.events),
+        "n_reasoning": kinds["reasoning"],
+        "n_commands": kinds["command"],
+        "n_edits": kinds["edit"],
+        "n_failed_commands": failed,
+        "fix_validated": v.fix_validated if v is not None else None,
+        "n_fail_to_pass": len(v.fail_to_pass) if v is not None else 0,
+        "fail_to_pass": list(v.fail_to_pass) if v is not None else [],
+        "n_pass_to_fail": len(v.pass_to_fail) if v is not None else 0,
+        "score": result.score(options.grader),
+        "scores": [(name, g.score) for name, g in result.latest_grades().items()],
+        "metadata": to_json(trace.metadata).decode(),
+        "messages": to_json(chat_messages(trace, options.max_output_bytes)).decode(),
+    }
+
+
+class _ParquetWriter:
+    def __init__(self, out: BinaryIO, options: ExportOptions) -> None:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        self.options = options
+        self.schema = schema()
+        self.columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
+        self.rows = 0
+        self.bytes = 0
+        self.parquet = pq.ParquetWriter(out, self.schema, compression="zstd")
+
+    def write(self, trace: Trace) -> None:
+        r = row(trace, self.options)
+        for name, values in self.columns.items():
+            values.append(r[name])
+        self.rows += 1
+        self.bytes += len(r["messages"])
+        if self.rows >= ROW_GROUP_ROWS or self.bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+        if self.rows:
+            table = pa.Table.from_pydict(self.columns, schema=self.schema)
+            self.parquet.write_table(table)
+            for values in self.columns.values():
+                values.clear()
+            self.rows = self.bytes = 0
+
+    def close(self) -> None:
+        self._flush()
+        self.parquet.close()
+
+
+def writer(out: BinaryIO, options: ExportOptions) -> _ParquetWriter:
+    """A Parquet file (zstd) with one row per trace."""
+    return _ParquetWriter(out, options)

@@ -1,0 +1,252 @@
+"""SWE-agent trajectories (``.traj``, 0.x and 1.x) as trace documents.
+
+A ``.traj`` file is one JSON object: ``trajectory`` (the steps: ``thought``, ``action``,
+``observation``, ``state``, and in 1.x ``execution_time``), ``history`` (the conversation with the
+model), ``info`` (``exit_status``, ``submission`` = the final patch, ``model_stats``) and, in 1.x,
+``replay_config`` (the run's configuration: repository, problem statement, model).
+
+Each step becomes a reasoning event (the thought) and a command event (the action and its
+observation; SWE-agent records no exit codes). Editor actions are command events too, marked
+``details.tool: "edit"``: they carry no diff. The diff is the final patch (``info.submission``),
+one edit event per file, and that is what finalize applies and validates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from datetime import timedelta
+from pathlib import PurePath
+from typing import Any
+
+from ..model import CommandEvent, Event, ReasoningEvent, utcnow
+from ._common import (
+    ImportOptions,
+    drop_none,
+    dump,
+    final_patch_events,
+    fit_command,
+    load_json,
+    mapping,
+    relative_path,
+    stamp,
+    text_of,
+    unify_newlines,
+)
+
+__all__ = ["convert"]
+
+WHAT = "a SWE-agent trajectory"
+
+# Editor commands of SWE-agent's tool bundles that change the file open in the editor: 0.x
+# ``edit N:M`` ... ``end_of_edit``, 1.x windowed ``edit 'search' 'replace'`` and ``insert``.
+OPEN_FILE_EDITS = {"edit", "insert"}
+# ``str_replace_editor`` (1.x default bundle) subcommands that write; ``view`` only reads.
+EDITOR_WRITES = {"create", "str_replace", "insert", "undo_edit"}
+
+# What the harness writes as the action when it stops the agent (cost, context window, errors):
+# the step's thought says why (e.g. "Exit due to cost limit"); no command ran.
+HARNESS_EXIT = re.compile(r"^exit_[a-z_]+$")
+
+# Where the instance templates put the issue text inside the first user message.
+ISSUE_PATTERNS = (
+    re.compile(r"ISSUE:\n(.*?)\n+INSTRUCTIONS:", re.S),
+    re.compile(r"<pr_description>\n?(.*?)\n?</pr_description>", re.S),
+    re.compile(r"<issue>\n?(.*?)\n?</issue>", re.S),
+)
+
+
+def convert(data: Any, options: ImportOptions) -> list[dict[str, Any]]:
+    """One trace document for the trajectory in ``data`` (JSON text or the parsed object)."""
+    doc = load_json(data, options, WHAT) if isinstance(data, str) else data
+    if not isinstance(doc, dict):
+        hint = ""
+        if isinstance(doc, list) and doc and isinstance(doc[0], dict) and "action" in doc[0]:
+            hint = " (it looks like an OpenHands event list: use --format openhands)"
+        raise options.fail(WHAT, f"expected a JSON object, found a {type(doc).__name__}{hint}")
+    if "trajectory" not in doc and isinstance(doc.get("attempts"), list) and doc["attempts"]:
+        doc = _best_attempt(doc)
+    if "trajectory" not in doc:
+        hint = " (it looks like an OpenHands output: use --format openhands)" * ("history" in doc)
+        raise options.fail(WHAT, f'missing "trajectory"{hint}')
+    steps = doc["trajectory"]
+    if not isinstance(steps, list):
+        raise options.fail(WHAT, f'"trajectory" is a {type(steps).__name__}, not a list')
+    info = mapping(doc.get("info"))
+    replay = _replay_config(doc.get("replay_config"))
+    repo = mapping(mapping(replay.get("env")).get("repo"))
+
+    events = _events(steps, info, options)
+    version = "1.x" if replay or _looks_1x(steps, info) else "0.x"
+    instance_id = mapping(replay.get("problem_statement")).get("id") or _stem(options.name)
+    stats = mapping(info.get("model_stats"))
+    why = (
+        "SWE-agent 0.x trajectories do not name the repository"
+        if version == "0.x"
+        else "the trajectory's replay_config names no repository"
+    )
+    trace: dict[str, Any] = {
+        "developer_id": options.developer_id or "swe-agent",
+        "repo_url": options.repo(_repo_url(repo), why),
+        "bug_description": _problem_statement(doc, replay, instance_id),
+        "metadata": drop_none(
+            {
+                "source": "swe-agent",
+                "format": f"swe-agent {version} .traj",
+                "imported_from": options.name,
+                "instance_id": instance_id,
+                "exit_status": info.get("exit_status"),
+                "model": mapping(mapping(replay.get("agent")).get("model")).get("name"),
+                "cost": stats.get("instance_cost", stats.get("total_cost")),
+                "api_calls": stats.get("api_calls"),
+                "swe_agent_version": info.get("swe_agent_version"),
+                "environment": doc.get("environment"),
+                "timestamps": "synthetic: import time plus 1 ms per event, in trajectory order",
+            }
+        ),
+        "events": events,
+    }
+    base = options.commit(repo.get("base_commit"))
+    if base:
+        trace["base_commit"] = base
+    return [trace]
+
+
+def _events(steps: list[Any], info: dict[str, Any], options: ImportOptions) -> list[dict[str, Any]]:
+    events: list[Event] = []
+    last_edit: int | None = None  # where the final patch goes: after the last editor action
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            raise options.fail(WHAT, f'"trajectory" item {i} is a {type(step).__name__}')
+        state = _state(step.get("state"))
+        thought = text_of(step.get("thought")).strip()
+        action = text_of(step.get("action")).strip()
+        submit = action == "submit" or action.startswith("submit ")
+        if HARNESS_EXIT.match(action):
+            if thought:
+                events.append(ReasoningEvent.new(thought, harness_exit=action, step=i))
+            continue
+        if thought:
+            events.append(ReasoningEvent.new(thought, "conclusion" if submit else None, step=i))
+        if not action or submit:
+            continue  # the submitted patch is info.submission, below
+        workdir = state.get("working_dir") if isinstance(state.get("working_dir"), str) else None
+        edited = _edited_file(action, state)
+        command, extra = fit_command(action, options)
+        if edited is not None:
+            file = relative_path(edited, [workdir] if workdir else []) if edited else None
+            extra.update(drop_none({"tool": "edit", "file": file or edited or None}))
+        seconds = step.get("execution_time")
+        events.append(
+            CommandEvent.new(
+                command,
+                output=unify_newlines(text_of(step.get("observation"))),
+                exit_code=None,  # SWE-agent does not record exit codes
+                cwd=workdir,
+                duration_s=float(seconds)
+                if isinstance(seconds, int | float) and seconds >= 0
+                else None,
+                step=i,
+                **extra,
+            )
+        )
+        if edited is not None:
+            last_edit = len(events)
+    patch = info.get("submission")
+    if isinstance(patch, str) and patch.strip():
+        at = len(events) if last_edit is None else last_edit
+        events[at:at] = final_patch_events(patch, None)
+    # No clock times in a .traj: stamp in order, 1 ms apart, from now.
+    base = utcnow()
+    return [dump(stamp(ev, base + timedelta(milliseconds=k))) for k, ev in enumerate(events)]
+
+
+def _edited_file(action: str, state: dict[str, Any]) -> str | None:
+    """The file an editor action writes ("" when unknown), or None when it is no editor write."""
+    word = action.split(None, 1)[0]
+    open_file = state.get("open_file")
+    open_file = open_file if isinstance(open_file, str) and open_file != "n/a" else ""
+    if word in OPEN_FILE_EDITS:
+        return open_file
+    if word not in ("create", "str_replace_editor"):
+        return None
+    try:
+        argv = shlex.split(action)
+    except ValueError:
+        argv = action.split()
+    if word == "create":
+        return argv[1] if len(argv) > 1 else ""
+    if len(argv) > 1 and argv[1] in EDITOR_WRITES:
+        return argv[2] if len(argv) > 2 else ""
+    return None
+
+
+def _state(value: Any) -> dict[str, Any]:
+    # 0.x stores the state as a JSON string, 1.x as an object.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _replay_config(value: Any) -> dict[str, Any]:
+    # Released 1.x writes it as a JSON string (model_dump_json); some files have the object.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _looks_1x(steps: list[Any], info: dict[str, Any]) -> bool:
+    if "swe_agent_version" in info:
+        return True
+    return any(
+        isinstance(s, dict) and ("execution_time" in s or isinstance(s.get("state"), dict))
+        for s in steps
+    )
+
+
+def _best_attempt(doc: dict[str, Any]) -> dict[str, Any]:
+    # A RetryAgent file without the best attempt merged in: take the best one, else the last.
+    attempts = doc["attempts"]
+    best = mapping(doc.get("info")).get("best_attempt_idx")
+    chosen = attempts[best] if isinstance(best, int) and 0 <= best < len(attempts) else attempts[-1]
+    return {**doc, **chosen} if isinstance(chosen, dict) else doc
+
+
+def _repo_url(repo: dict[str, Any]) -> str | None:
+    for key in ("github_url", "url"):
+        if isinstance(repo.get(key), str) and repo[key]:
+            return str(repo[key]).rstrip("/")
+    if repo.get("type") == "local" and isinstance(repo.get("path"), str):
+        return str(repo["path"])
+    return None
+
+
+def _problem_statement(doc: dict[str, Any], replay: dict[str, Any], instance_id: Any) -> str:
+    ps = mapping(replay.get("problem_statement"))
+    if isinstance(ps.get("text"), str) and ps["text"].strip():
+        return unify_newlines(ps["text"]).strip()
+    history = doc.get("history")
+    for item in history if isinstance(history, list) else []:
+        if isinstance(item, dict) and item.get("role") == "user" and not item.get("is_demo"):
+            text = unify_newlines(text_of(item.get("content")))
+            for pattern in ISSUE_PATTERNS:
+                m = pattern.search(text)
+                if m and m.group(1).strip():
+                    return m.group(1).strip()
+            if text.strip():
+                return text.strip()
+    if isinstance(ps.get("github_url"), str):
+        return f"the issue at {ps['github_url']}"
+    return f"SWE-agent run {instance_id or ''} (the trajectory has no problem statement)".strip()
+
+
+def _stem(name: str) -> str | None:
+    path = PurePath(name)
+    return path.stem if path.suffix in (".traj", ".json") else None

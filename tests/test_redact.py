@@ -1,0 +1,199 @@
+"""Secrets never reach storage: they are replaced by typed placeholders when a trace comes in."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from debugtrace import Collector, Settings, hookimpl
+from debugtrace.patching import apply_diff
+from debugtrace.redact import Finding, Redactor
+from secrets_corpus import AWS_SECRET, GH, NEGATIVES, POSITIVES
+
+REDACTOR = Redactor()
+
+
+def test_the_corpus_is_redacted_without_touching_look_alikes() -> None:
+    caught = [s for s in POSITIVES if all(v not in REDACTOR.redact(s.text)[0] for v in s.secrets)]
+    false_alarms = [s.text for s in NEGATIVES if REDACTOR.redact(s.text)[1]]
+    recall = len(caught) / len(POSITIVES)
+    precision = len(caught) / (len(caught) + len(false_alarms))
+    print(f"\nredaction corpus: recall {recall:.3f}, precision {precision:.3f}")
+    assert [s.text for s in POSITIVES if s not in caught] == []
+    assert false_alarms == []
+
+
+@pytest.mark.parametrize("sample", [s for s in POSITIVES if s.kind], ids=lambda s: s.kind)
+def test_each_secret_is_named_by_its_kind(sample: object) -> None:
+    text, counts = REDACTOR.redact(sample.text)  # type: ignore[attr-defined]
+    assert f"[REDACTED:{sample.kind}]" in text  # type: ignore[attr-defined]
+    assert counts[sample.kind] >= 1  # type: ignore[attr-defined]
+
+
+def test_a_stored_trace_holds_neither_the_aws_key_nor_the_github_token(tmp_path: Path) -> None:
+    db = tmp_path / "traces.db"
+    output = (
+        f"Configured credentials: AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n"
+        f"remote: https://{GH}@github.com/acme/app.git\nPermission denied\n"
+    )
+    with Collector(database_url=f"sqlite:///{db}") as c:
+        trace = c.submit(
+            {
+                "developer_id": "dev",
+                "repo_url": "https://github.com/acme/app",
+                "bug_description": "push fails",
+                "events": [
+                    {"type": "command", "details": {"command": "git push", "output": output}}
+                ],
+            }
+        )
+        [event] = c.get(str(trace.id)).events
+    assert event.details.output == (  # type: ignore[union-attr]
+        "Configured credentials: AWS_SECRET_ACCESS_KEY=[REDACTED:aws-secret-key]\n"
+        "remote: https://[REDACTED:github-token]@github.com/acme/app.git\nPermission denied\n"
+    )
+    assert event.details.model_extra == {"redacted": {"aws-secret-key": 1, "github-token": 1}}
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("traces.db*"))  # WAL files included
+    assert AWS_SECRET.encode() not in raw
+    assert GH.encode() not in raw
+    assert b"[REDACTED:github-token]" in raw
+
+
+def test_every_string_of_a_trace_is_redacted(collector: Collector) -> None:
+    trace = collector.submit(
+        {
+            "developer_id": "dev",
+            "repo_url": "https://deploy:hunter2hunter2@git.example.com/app.git",
+            "bug_description": f"login fails with token {GH}",
+            "metadata": {"env": {"GITHUB_TOKEN": GH}},
+            "events": [
+                {"type": "reasoning", "details": {"text": f"maybe {GH} expired"}},
+                {
+                    "type": "edit",
+                    "details": {
+                        "file": "ci.env",
+                        "diff": f"--- a/ci.env\n+++ b/ci.env\n@@ -1 +1 @@\n-X=1\n+GH={GH}\n",
+                    },
+                },
+                {"type": "command", "details": {"command": "env", "headers": [f"token {GH}"]}},
+            ],
+        }
+    )
+    stored = collector.get(str(trace.id)).model_dump_json()
+    assert GH not in stored
+    assert "hunter2hunter2" not in stored
+    assert trace.repo_url == "https://deploy:[REDACTED:url-password]@git.example.com/app.git"
+    assert trace.metadata["redacted"] == {"github-token": 2, "url-password": 1}
+    assert [e.details.model_extra.get("redacted") for e in trace.events] == [
+        {"github-token": 1},
+        {"github-token": 1},
+        {"github-token": 1},
+    ]
+
+
+def test_events_added_later_are_redacted_too(collector: Collector) -> None:
+    trace = collector.submit({"developer_id": "d", "repo_url": "r", "bug_description": "b"})
+    [ev] = collector.add_events(
+        str(trace.id), [{"type": "command", "details": {"command": f"export TOKEN={GH}"}}]
+    )
+    assert ev.details.command == "export TOKEN=[REDACTED:github-token]"  # type: ignore[union-attr]
+
+
+def test_a_diff_whose_context_line_held_a_secret_still_applies(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "settings.py").write_text(
+        f'DEBUG = True\nAWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"\nTIMEOUT = 5\n'
+    )
+    diff = (
+        "--- a/settings.py\n+++ b/settings.py\n@@ -1,3 +1,3 @@\n DEBUG = True\n"
+        f' AWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"\n-TIMEOUT = 5\n+TIMEOUT = 30\n'
+    )
+    stored, _ = REDACTOR.redact(diff)
+    assert AWS_SECRET not in stored
+    outcome = apply_diff(tmp_path, "settings.py", stored)
+    assert outcome.status == "applied", outcome.message
+    # The checkout keeps its own line; only the change was applied.
+    assert (tmp_path / "settings.py").read_text() == (
+        f'DEBUG = True\nAWS_SECRET_ACCESS_KEY = "{AWS_SECRET}"\nTIMEOUT = 30\n'
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(["x = 1", "y = 2", "", "# note", "def f():"]), max_size=4),
+    after=st.lists(st.sampled_from(["z = 3", "return 0", "pass"]), max_size=4),
+    secret=st.sampled_from([AWS_SECRET, GH, "Sup3rS3cret!"]),
+)
+def test_redacted_context_lines_apply_wherever_they_sit(
+    tmp_path_factory: pytest.TempPathFactory, before: list[str], after: list[str], secret: str
+) -> None:
+    repo = tmp_path_factory.mktemp("r")
+    secret_line = f'PASSWORD = "{secret}"'
+    lines = [*before, secret_line, *after, "VALUE = 1"]
+    (repo / "f.py").write_text("\n".join(lines) + "\n")
+    n = len(lines)
+    diff = (
+        f"--- a/f.py\n+++ b/f.py\n@@ -1,{n} +1,{n} @@\n"
+        + "".join(f" {ln}\n" for ln in lines[:-1])
+        + "-VALUE = 1\n+VALUE = 2\n"
+    )
+    stored, counts = REDACTOR.redact(diff)
+    assert secret not in stored and counts
+    assert apply_diff(repo, "f.py", stored).status == "applied"
+    assert (repo / "f.py").read_text().splitlines() == [*lines[:-1], "VALUE = 2"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200), st.sampled_from([s.text for s in POSITIVES]))
+def test_redaction_is_idempotent(noise: str, secret_text: str) -> None:
+    once, _ = REDACTOR.redact(noise + "\n" + secret_text + "\n" + noise)
+    twice, counts = REDACTOR.redact(once)
+    assert twice == once
+    assert not counts
+
+
+def test_text_without_secrets_is_returned_as_is() -> None:
+    text = "tests/test_calc.py::test_divide PASSED\n1 passed in 0.01s\n"
+    assert REDACTOR.redact(text)[0] is text
+
+
+def test_extra_patterns_come_from_the_settings(tmp_path: Path) -> None:
+    s = Settings(
+        database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        redact_patterns={"acme-key": r"acme_[a-z0-9]{12}"},
+        load_plugins="",
+    )
+    with Collector(settings=s) as c:
+        t = c.submit({"developer_id": "d", "repo_url": "r", "bug_description": "acme_abc123def456"})
+    assert t.bug_description == "[REDACTED:acme-key]"
+
+
+def test_a_bad_extra_pattern_is_refused_when_the_settings_load() -> None:
+    with pytest.raises(ValueError, match="'acme' is not a regular expression"):
+        Settings(redact_patterns={"acme": "acme_[a-z"})
+
+
+def test_plugins_find_more_secrets_through_the_redact_hook(tmp_path: Path) -> None:
+    class Plugin:
+        @hookimpl
+        def redact(self, text: str) -> list[Finding]:
+            at = text.find("CODENAME-BLUEBIRD")
+            return [Finding(at, at + 17, "codename")] if at >= 0 else []
+
+    s = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", load_plugins="")
+    with Collector(settings=s) as c:
+        c.plugins.pm.register(Plugin())
+        t = c.submit({"developer_id": "d", "repo_url": "r", "bug_description": "CODENAME-BLUEBIRD"})
+    assert t.bug_description == "[REDACTED:codename]"
+    assert t.metadata["redacted"] == {"codename": 1}
+
+
+def test_redaction_can_be_turned_off(tmp_path: Path) -> None:
+    s = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", redact=False, load_plugins="")
+    with Collector(settings=s) as c:
+        t = c.submit({"developer_id": "d", "repo_url": "r", "bug_description": f"token {GH}"})
+    assert GH in t.bug_description
