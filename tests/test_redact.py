@@ -197,3 +197,39 @@ def test_redaction_can_be_turned_off(tmp_path: Path) -> None:
     with Collector(settings=s) as c:
         t = c.submit({"developer_id": "d", "repo_url": "r", "bug_description": f"token {GH}"})
     assert GH in t.bug_description
+
+
+def test_done_criterion_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from debugtrace.cli import main
+
+    db = tmp_path / "cli.db"
+    monkeypatch.setenv("DEBUGTRACE_DATABASE_URL", f"sqlite:///{db}")
+    doc = {
+        "developer_id": "dev",
+        "repo_url": "https://github.com/acme/app",
+        "bug_description": "deploy fails",
+        "events": [
+            {
+                "type": "command",
+                "details": {
+                    "command": "./deploy.sh",
+                    "output": f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}\nGITHUB_TOKEN={GH}\n403",
+                    "exit_code": 1,
+                },
+            }
+        ],
+    }
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    assert main(["submit", str(tmp_path / "t.json"), "--no-finalize"]) == 0
+    assert main(["export"]) == 0
+    exported = capsys.readouterr().out
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("cli.db*"))
+    for secret in (AWS_SECRET, GH):
+        assert secret not in exported
+        assert secret.encode() not in raw
+    assert "[REDACTED:aws-secret-key]" in exported
+    assert "[REDACTED:github-token]" in exported

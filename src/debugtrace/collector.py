@@ -15,7 +15,7 @@ from .errors import InvalidTrace
 from .ingest import parse_events, parse_trace
 from .model import Event, Trace, TraceStatus
 from .plugins import Plugins
-from .redact import Redactor, redact_events, redact_trace
+from .redact import Redactor
 from .storage import Storage, TracePage, TraceQuery
 
 if TYPE_CHECKING:
@@ -127,9 +127,7 @@ class Collector:
         Raises ``InvalidTrace`` (nothing is stored) or ``StorageError``. ``finalize=True`` runs the
         finalize pipeline right after storing.
         """
-        parsed = parse_trace(trace, self.settings.limits)
-        if self.redactor is not None:
-            redact_trace(self.redactor, parsed)
+        parsed = parse_trace(trace, self.settings.limits, self.redactor)
         stored = self.storage.create(parsed)
         self.plugins.trace_submitted(stored)
         if finalize:
@@ -146,9 +144,7 @@ class Collector:
         Accepts models, dicts, a ``{"events": [...]}`` document or JSON text. Raises
         ``InvalidTrace`` (nothing is stored), ``TraceNotFound`` or ``StorageError``.
         """
-        batch = parse_events(events, self.settings.limits)
-        if self.redactor is not None:
-            redact_events(self.redactor, batch)
+        batch = parse_events(events, self.settings.limits, self.redactor)
         stored = self.storage.append_events(trace_id, batch)
         if stored:
             self.plugins.events_added(trace_id, stored)

@@ -11,6 +11,7 @@ from .config import Limits
 from .errors import ErrorDetail, InvalidTrace
 from .limits import check_events, check_trace
 from .model import EVENT_LIST, CommandEvent, EditEvent, Event, ReasoningEvent, Trace
+from .redact import Redactor, redact_events, redact_trace
 
 EVENT_CLASSES = (ReasoningEvent, CommandEvent, EditEvent)
 
@@ -32,9 +33,12 @@ def _load(data: str | bytes) -> Any:
 
 
 def parse_trace(
-    data: Trace | Mapping[str, Any] | str | bytes, limits: Limits | None = None
+    data: Trace | Mapping[str, Any] | str | bytes,
+    limits: Limits | None = None,
+    redactor: Redactor | None = None,
 ) -> Trace:
-    """Validate a trace document (a dict, JSON text, or a Trace); returns the model.
+    """Validate a trace document (a dict, JSON text, or a Trace); returns the model, with its
+    secrets replaced when a ``redactor`` is given.
 
     Raises :class:`InvalidTrace` naming every wrong field (``events.2.details.output: ...``).
     """
@@ -43,10 +47,7 @@ def parse_trace(
         # Already a valid model: check it against these limits and hand over a copy (storage
         # numbers the events in place, and the caller's objects must not change).
         trace = data.model_copy(update={"events": [e.model_copy() for e in data.events]})
-        errors = check_trace(trace, limits)
-        if errors:
-            raise InvalidTrace(errors)
-        return trace
+        return _checked_trace(trace, limits, redactor)
     if isinstance(data, str | bytes):
         data = _load(data)
     if not isinstance(data, Mapping):
@@ -56,19 +57,27 @@ def parse_trace(
         trace = Trace.model_validate(data)
     except ValidationError as exc:
         raise InvalidTrace.from_pydantic(exc.errors()) from None
+    return _checked_trace(trace, limits, redactor)
+
+
+def _checked_trace(trace: Trace, limits: Limits, redactor: Redactor | None) -> Trace:
     errors = check_trace(trace, limits)
     if errors:
         raise InvalidTrace(errors)
+    if redactor is not None:
+        redact_trace(redactor, trace)
     return trace
 
 
 def parse_events(
     data: Sequence[Event | Mapping[str, Any]] | Mapping[str, Any] | str | bytes,
     limits: Limits | None = None,
+    redactor: Redactor | None = None,
 ) -> list[Event]:
     """Validate a batch of events: a list, or ``{"events": [...]}``, as objects or JSON text.
 
-    Returns the events in order. Raises :class:`InvalidTrace` naming every wrong field.
+    Returns the events in order, with their secrets replaced when a ``redactor`` is given.
+    Raises :class:`InvalidTrace` naming every wrong field.
     """
     limits = limits or Limits()
     if isinstance(data, str | bytes) and data.lstrip()[:1] in ("[", b"["):
@@ -79,7 +88,7 @@ def parse_events(
             if exc.errors()[0]["type"] == "json_invalid":
                 raise InvalidTrace(f"malformed JSON: {_json_message(exc)}") from None
             raise InvalidTrace.from_pydantic(exc.errors(), ("events",)) from None
-        return _checked(events, limits, ("events",))
+        return _checked(events, limits, ("events",), redactor)
     if isinstance(data, str | bytes):
         data = _load(data)
     # Errors name "events.N..." whether the batch came as a bare list or as {"events": [...]}.
@@ -98,19 +107,34 @@ def parse_events(
         # caller's objects; only the limits remain to be checked.
         events = [e.model_copy() for e in data]  # type: ignore[union-attr]
     else:
-        plain = [e.model_dump() if isinstance(e, BaseModel) else e for e in data]
+        # Dicts go to pydantic-core as they are; models mixed in are dumped first.
+        plain = (
+            [e.model_dump() if isinstance(e, BaseModel) else e for e in data]
+            if any(isinstance(e, BaseModel) for e in data)
+            else data
+        )
         try:
             events = EVENT_LIST.validate_python(plain)
         except ValidationError as exc:
             raise InvalidTrace.from_pydantic(exc.errors(), prefix) from None
-    return _checked(events, limits, prefix)
+    return _checked(events, limits, prefix, redactor)
 
 
-def _checked(events: list[Event], limits: Limits, prefix: tuple[str | int, ...]) -> list[Event]:
+def _checked(
+    events: list[Event],
+    limits: Limits,
+    prefix: tuple[str | int, ...],
+    redactor: Redactor | None,
+) -> list[Event]:
     _check_count(events, limits, prefix)
-    errors = check_events(events, limits, prefix)
+    # The limits pass also gathers the strings the redactor scans: one pass over the batch.
+    texts: list[str] | None = [] if redactor is not None else None
+    extras: list[int] | None = [] if redactor is not None else None
+    errors = check_events(events, limits, prefix, texts, extras)
     if errors:
         raise InvalidTrace(errors)
+    if redactor is not None:
+        redact_events(redactor, events, texts, extras)
     return events
 
 

@@ -34,14 +34,27 @@ def _field(loc: Loc, value: str | None, limit: int, setting: str) -> Iterable[Er
         )
 
 
-def check_events(events: Sequence[Event], limits: Limits, prefix: Loc = ()) -> list[ErrorDetail]:
-    """Every field of every event over its limit; empty when all fit."""
+def check_events(
+    events: Sequence[Event],
+    limits: Limits,
+    prefix: Loc = (),
+    strings: list[str] | None = None,
+    extras: list[int] | None = None,
+) -> list[ErrorDetail]:
+    """Every field of every event over its limit; empty when all fit.
+
+    With ``strings``, also appends every string field to it, in the slot order of
+    ``debugtrace.redact.redact_events``, and to ``extras`` the index of each event whose details
+    have extra keys: the redactor then needs no second pass over the batch (the ingest hot
+    path)."""
+    gather = strings.extend if strings is not None else None
     errors: list[ErrorDetail] = []
+    # Code-point counts against the limits / 4 (a code point is at most 4 bytes).
     short, out, diff, text = (
-        limits.max_field_bytes,
-        limits.max_output_bytes,
-        limits.max_diff_bytes,
-        limits.max_text_bytes,
+        limits.max_field_bytes // 4,
+        limits.max_output_bytes // 4,
+        limits.max_diff_bytes // 4,
+        limits.max_text_bytes // 4,
     )
     # Fast path: one cheap length test per event on the code-point counts (a code point is at most
     # 4 bytes); only an event that might be over a limit gets the field-by-field check below.
@@ -49,21 +62,29 @@ def check_events(events: Sequence[Event], limits: Limits, prefix: Loc = ()) -> l
         d = ev.details
         if isinstance(d, CommandDetails):
             suspect = (
-                len(d.output) * 4 > out
-                or len(d.command) * 4 > short
-                or (d.cwd is not None and len(d.cwd) * 4 > short)
+                len(d.output) > out
+                or len(d.command) > short
+                or (d.cwd is not None and len(d.cwd) > short)
             )
+            if gather:
+                gather((d.command, d.output, d.cwd or ""))
         elif isinstance(d, EditDetails):
-            suspect = len(d.diff) * 4 > diff or len(d.file) * 4 > short
+            suspect = len(d.diff) > diff or len(d.file) > short
+            if gather:
+                gather((d.file, d.diff))
         else:
             assert isinstance(d, ReasoningDetails)
-            suspect = len(d.text) * 4 > text or (
-                d.reasoning_type is not None and len(d.reasoning_type) * 4 > short
+            suspect = len(d.text) > text or (
+                d.reasoning_type is not None and len(d.reasoning_type) > short
             )
+            if gather:
+                gather((d.text,))
         if suspect:
             errors += _check_details((*prefix, i, "details"), d, limits)
         extra = d.__pydantic_extra__
         if extra:
+            if extras is not None:
+                extras.append(i)
             size = len(json.dumps(extra, ensure_ascii=False, default=str).encode())
             if size > limits.max_details_bytes:
                 errors.append(

@@ -45,12 +45,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The tzinfo pydantic-core gives every parsed "...Z" timestamp (one shared object).
+_PARSED_UTC = TypeAdapter(datetime).validate_python("2000-01-01T00:00:00Z").tzinfo
+
+
 def _to_utc(value: datetime) -> datetime:
     # Naive timestamps are UTC by contract; aware ones are normalised so stored == returned.
-    if value.tzinfo is None:
+    tz = value.tzinfo
+    if tz is _PARSED_UTC or tz is UTC:
+        return value  # the common case, decided without calling utcoffset() (ingest hot path)
+    if tz is None:
         return value.replace(tzinfo=UTC)
-    if value.tzinfo is UTC or not value.utcoffset():
-        return value  # already UTC (pydantic's parsed "Z" included); skip the conversion
+    if not value.utcoffset():
+        return value
     return value.astimezone(UTC)
 
 

@@ -525,26 +525,28 @@ _FIELDS = {
 }
 
 
-def redact_events(redactor: Redactor, events: Sequence[Event]) -> None:
+def redact_events(
+    redactor: Redactor,
+    events: Sequence[Event],
+    texts: list[str] | None = None,
+    extras: list[int] | None = None,
+) -> None:
     """Redact a batch of (freshly parsed, unshared) events in place: every string field and
-    ``details`` extra; each event that had secrets gets ``details.redacted`` = counts by kind."""
-    from .model import CommandDetails, EditDetails
+    ``details`` extra; each event that had secrets gets ``details.redacted`` = counts by kind.
 
-    # This runs on every ingested batch: gather the strings in one tight pass (a fixed number of
-    # slots per kind of event, so positions map back without bookkeeping), scan them at once.
-    texts: list[str] = []
-    extras: list[int] = []
-    for i, ev in enumerate(events):
-        d = ev.details
-        if type(d) is CommandDetails:
-            texts += (d.command, d.output, d.cwd or "")
-        elif type(d) is EditDetails:
-            texts += (d.file, d.diff)
-        else:
-            texts.append(d.text)  # type: ignore[union-attr]
-        if d.__pydantic_extra__:
-            extras.append(i)
+    ``texts`` are the events' string fields in slot order (``command, output, cwd or ""`` for a
+    command, ``file, diff`` for an edit, ``text`` for reasoning), when the caller gathered them
+    already (``limits.check_events`` does, in its own pass over the batch), and ``extras`` the
+    indexes of the events whose details have extra keys."""
+    if texts is None:
+        texts = []
+        for ev in events:
+            d = ev.details
+            texts += [getattr(d, name) or "" for name in _FIELDS[ev.type]]
+    # One RE2 pass over the whole batch; only what it picks is looked at again.
     picked = redactor.suspects(texts)
+    if extras is None:
+        extras = [i for i, ev in enumerate(events) if ev.details.__pydantic_extra__]
     if not picked and not extras:
         return  # the common case
     slots = [(i, name) for i, ev in enumerate(events) for name in _FIELDS[ev.type]]

@@ -201,8 +201,17 @@ class SQLStorage(Storage):
         # Runs per event on the ingest hot path, hence the inlined conversions.
         if self._sqlite:
             epoch, us = _EPOCH, _MICROSECOND
+            # _details_json inlined: one Python call less per event.
             return [
-                (trace_id, ev.seq, ev.type, (ev.timestamp - epoch) // us, _details_json(ev.details))
+                (
+                    trace_id,
+                    ev.seq,
+                    ev.type,
+                    (ev.timestamp - epoch) // us,
+                    ev.details.__pydantic_serializer__.to_json(
+                        ev.details, exclude_unset=True
+                    ).decode(),
+                )
                 for ev in batch
             ]
         return [
