@@ -138,6 +138,12 @@ def test_timestamps_are_utc_and_naive_means_utc() -> None:
     assert all(e.timestamp.utcoffset() == timedelta(0) for e in evs)
 
 
+def test_a_timestamp_with_no_utc_equivalent_is_a_field_error() -> None:
+    bad = {"type": "reasoning", "timestamp": "0001-01-01T00:00:00+00:01", "details": {"text": "a"}}
+    with pytest.raises(InvalidTrace, match=r"events\.0\.timestamp: .*out of range"):
+        parse_events([bad])
+
+
 def test_a_missing_timestamp_defaults_to_now() -> None:
     before = datetime.now(UTC)
     ev = parse_events([{"type": "command", "details": {"command": "ls"}}])[0]

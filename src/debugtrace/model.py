@@ -58,7 +58,10 @@ def _to_utc(value: datetime) -> datetime:
         return value.replace(tzinfo=UTC)
     if not value.utcoffset():
         return value
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+00:01 has no UTC equivalent
+        raise ValueError("timestamp is out of range once converted to UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]

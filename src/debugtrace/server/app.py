@@ -22,6 +22,7 @@ from ..storage import TracePage
 from ..workspace import RepoError, check_repo_url
 from .auth import ADMIN, Authenticator, AuthError, Forbidden, Principal
 from .bodylimit import BodyLimitMiddleware
+from .dashboard import SESSION_COOKIE, Signer, install
 
 JSON = "application/json"
 _EVENTS_SCHEMA = EVENT_LIST.json_schema(ref_template="#/components/schemas/{model}")
@@ -96,10 +97,19 @@ async def caller(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    """The authenticated caller (a dependency of every /api route)."""
+    """The authenticated caller (a dependency of every /api route).
+
+    A bearer token, or for GET and HEAD only (reads: no CSRF risk) the dashboard's signed session
+    cookie, which its script uses to refresh statuses.
+    """
     auth: Authenticator = request.app.state.auth
     if auth.open_access():
         return ADMIN  # no thread-pool trip on the (loopback-only) open server's hot path
+    if authorization is None and request.method in ("GET", "HEAD"):
+        signer: Signer = request.app.state.signer
+        who = signer.principal(request.cookies.get(SESSION_COOKIE))
+        if who is not None:
+            return who
     return await run_in_threadpool(auth.principal, authorization)
 
 
@@ -325,6 +335,8 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         await owned_trace(job.trace_id, who)
         return Response(job.model_dump_json(), media_type=JSON)
 
+    # The web dashboard at / (pages, /static, security headers); see docs/dashboard.md.
+    app.state.signer = install(app, collector, auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=collector.settings.max_body_bytes)
     return app
 

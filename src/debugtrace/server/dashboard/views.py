@@ -1,0 +1,563 @@
+"""What the dashboard pages show, computed from the Collector (no HTTP here).
+
+Listing: the trace's own columns (developer, repository, status) are filtered by storage
+(:meth:`Collector.traces`, keyset pages newest first). The result columns (validated, score) come
+from each trace's stored finalize result, read without the events (one query per page on the
+built-in SQL storage); filters on them are applied while streaming pages, and a page stops as soon
+as it is full. Sorting by score or oldest first needs the whole filtered set: it is done in memory
+over at most :data:`SORT_LIMIT` traces (the newest), each a small summary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, cast, get_args
+
+from markupsafe import Markup
+from pydantic import BaseModel, Field
+
+from ...collector import Collector
+from ...model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace, TraceStatus
+from ...results import TraceResult
+from ...storage import Storage, TraceSummary
+from ..auth import Principal
+
+PAGE_SIZE = 25
+SCAN_LIMIT = 10_000
+"""Most traces one list request reads while filtering on results (it then offers "Next")."""
+SORT_LIMIT = 5_000
+"""Most (newest) matching traces sorted in memory for the score and oldest-first sorts."""
+OVERVIEW_LIMIT = 100_000
+"""Most (newest) traces the overview counts."""
+STATUSES: tuple[str, ...] = get_args(TraceStatus)
+SORTS = ("-created", "created", "-score", "score")
+OUTPUT_PREVIEW_LINES = 20
+MAX_OUTPUT_CHARS = 200_000
+MAX_DIFF_CHARS = 400_000
+
+Sort = Literal["-created", "created", "-score", "score"]
+
+
+# -- results without events -------------------------------------------------------------------
+
+
+class _Graded(BaseModel):
+    grader: str = ""
+    score: int
+
+
+class _Validated(BaseModel):
+    fix_validated: bool = False
+
+
+class Verdict(BaseModel):
+    """What the list and the overview need of a finalize result, parsed without the rest (the
+    stage logs are most of a stored result)."""
+
+    validation: _Validated | None = None
+    grades: list[_Graded] = Field(default_factory=list)
+
+    @property
+    def validated(self) -> bool | None:
+        """True/False once the tests ran, None before (or when they could not run)."""
+        return self.validation.fix_validated if self.validation is not None else None
+
+    @property
+    def score(self) -> int | None:
+        """As :meth:`TraceResult.score`: the lowest of each grader's latest score."""
+        latest = {g.grader: g.score for g in self.grades}
+        return min(latest.values(), default=None)
+
+
+def verdicts(storage: Storage, ids: Sequence[str]) -> dict[str, Verdict]:
+    """The verdict of each trace, by id (missing ids are left out).
+
+    The built-in SQL storage answers with one query on the result column; other backends read
+    each trace (with its events) through the storage contract.
+    """
+    if not ids:
+        return {}
+    from ...sql.storage import SQLStorage
+
+    if isinstance(storage, SQLStorage):
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from ...errors import StorageError
+        from ...sql.schema import traces
+
+        try:
+            with storage.engine.begin() as conn:
+                rows = conn.execute(
+                    select(traces.c.id, traces.c.result).where(traces.c.id.in_(list(ids)))
+                ).all()
+        except SQLAlchemyError as exc:  # the same 503 as every other storage read
+            raise StorageError(f"could not read results: {exc}") from exc
+        return {
+            r.id: Verdict.model_validate_json(r.result) if r.result else Verdict() for r in rows
+        }
+    from ...errors import TraceNotFound
+
+    out: dict[str, Verdict] = {}
+    for trace_id in ids:
+        try:
+            result = storage.get(trace_id).result
+        except TraceNotFound:
+            continue
+        out[trace_id] = Verdict.model_validate(
+            result.model_dump(include={"validation": {"fix_validated"}, "grades": True})
+        )
+    return out
+
+
+# -- the trace list ---------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    """The list page's query parameters, parsed; ``errors`` names the ones that were ignored."""
+
+    developer: str = ""
+    repo: str = ""
+    status: str = ""
+    validated: str = ""
+    min_score: int | None = None
+    max_score: int | None = None
+    sort: Sort = "-created"
+    cursor: str | None = None
+    offset: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, params: Any) -> Filters:
+        f = cls()
+        f.developer = (params.get("developer") or "").strip()[:255]
+        f.repo = (params.get("repo") or "").strip()[:4096]
+        status = params.get("status") or ""
+        if status in STATUSES:
+            f.status = status
+        elif status not in ("", "any"):
+            f.errors.append(f"status: {status!r} is not one of {', '.join(STATUSES)}")
+        validated = params.get("validated") or ""
+        if validated in ("yes", "no"):
+            f.validated = validated
+        elif validated not in ("", "any"):
+            f.errors.append("validated: use yes or no")
+        for name in ("min_score", "max_score"):
+            raw = (params.get(name) or "").strip()
+            if not raw:
+                continue
+            if raw.isdigit() and 1 <= int(raw) <= 5:
+                setattr(f, name, int(raw))
+            else:
+                f.errors.append(f"{name}: {raw!r} is not a score from 1 to 5")
+        sort = params.get("sort") or "-created"
+        if sort in SORTS:
+            f.sort = cast(Sort, sort)
+        else:
+            f.errors.append(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
+        cursor = params.get("cursor") or ""
+        if re.fullmatch(r"[0-9a-f]{1,64}", cursor):
+            f.cursor = cursor
+        offset = params.get("offset") or ""
+        if offset.isdigit():
+            f.offset = min(int(offset), SORT_LIMIT)
+        return f
+
+    @property
+    def filters_results(self) -> bool:
+        return bool(self.validated) or self.min_score is not None or self.max_score is not None
+
+    def accepts(self, verdict: Verdict) -> bool:
+        if self.validated and verdict.validated is not (self.validated == "yes"):
+            return False
+        if self.min_score is not None or self.max_score is not None:
+            score = verdict.score
+            if score is None:
+                return False
+            if self.min_score is not None and score < self.min_score:
+                return False
+            if self.max_score is not None and score > self.max_score:
+                return False
+        return True
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """The filters as query parameters (empty ones left out), with ``changes`` applied."""
+        q: dict[str, Any] = {
+            "developer": self.developer,
+            "repo": self.repo,
+            "status": self.status,
+            "validated": self.validated,
+            "min_score": self.min_score,
+            "max_score": self.max_score,
+            "sort": "" if self.sort == "-created" else self.sort,
+        }
+        q.update(changes)
+        return {k: str(v) for k, v in q.items() if v not in (None, "")}
+
+
+@dataclass
+class Row:
+    """One line of the trace list."""
+
+    summary: TraceSummary
+    validated: bool | None
+    score: int | None
+
+
+@dataclass
+class ListPage:
+    rows: list[Row]
+    next_query: dict[str, str] | None = None
+    prev_query: dict[str, str] | None = None
+    note: str = ""
+
+
+def _scan(
+    collector: Collector, f: Filters, developer: str | None, cursor: str | None, batch: int
+) -> Iterator[tuple[TraceSummary, Row | None]]:
+    """Every trace the storage filters let through, newest first, from ``cursor`` on, each with
+    its row when the result filters accept it (None when they do not)."""
+    while True:
+        page = collector.traces(
+            developer_id=developer,
+            repo_url=f.repo or None,
+            status=f.status or None,  # type: ignore[arg-type]  # checked by Filters.parse
+            limit=batch,
+            cursor=cursor,
+        )
+        found = verdicts(collector.storage, [s.id for s in page.items])
+        for s in page.items:
+            verdict = found.get(s.id) or Verdict()
+            row = Row(s, verdict.validated, verdict.score) if f.accepts(verdict) else None
+            yield s, row
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def list_page(collector: Collector, who: Principal, f: Filters) -> ListPage:
+    """One page of the trace list for ``who`` (a developer sees only their own traces)."""
+    developer = who.developer_id if not who.admin else (f.developer or None)
+    if f.sort == "-created":
+        return _newest_first(collector, f, developer)
+    return _sorted_in_memory(collector, f, developer)
+
+
+def _newest_first(collector: Collector, f: Filters, developer: str | None) -> ListPage:
+    rows: list[Row] = []
+    batch = PAGE_SIZE + 1 if not f.filters_results else 200
+    out = ListPage(rows)
+    scan = _scan(collector, f, developer, f.cursor, batch)
+    for scanned, (summary, row) in enumerate(scan, 1):
+        if row is not None:
+            if len(rows) == PAGE_SIZE:  # one more exists: offer the next page
+                out.next_query = f.query(cursor=rows[-1].summary.id)
+                break
+            rows.append(row)
+        if scanned >= SCAN_LIMIT:
+            out.next_query = f.query(cursor=summary.id)
+            out.note = f"Read {scanned} traces for this page; Next goes on from the last one read."
+            break
+    if f.cursor:
+        out.prev_query = f.query()  # keyset paging goes forward; "previous" restarts at the top
+    return out
+
+
+def _sorted_in_memory(collector: Collector, f: Filters, developer: str | None) -> ListPage:
+    matched: list[Row] = []
+    truncated = False
+    for _, row in _scan(collector, f, developer, None, 500):
+        if row is None:
+            continue
+        if len(matched) == SORT_LIMIT:
+            truncated = True
+            break
+        matched.append(row)
+    if f.sort == "created":
+        matched.reverse()
+    else:
+        graded = [r for r in matched if r.score is not None]
+        ungraded = [r for r in matched if r.score is None]
+        # Stable sorts on newest-first input: equal scores stay newest first; ungraded go last.
+        graded.sort(key=lambda r: r.score or 0, reverse=f.sort == "-score")
+        matched = graded + ungraded
+    start = min(f.offset, len(matched))
+    out = ListPage(matched[start : start + PAGE_SIZE])
+    if start + PAGE_SIZE < len(matched):
+        out.next_query = f.query(offset=start + PAGE_SIZE)
+    if start > 0:
+        out.prev_query = f.query(offset=max(0, start - PAGE_SIZE) or None)
+    if truncated:
+        out.note = f"Sorted the newest {SORT_LIMIT} matching traces only."
+    return out
+
+
+# -- the overview -----------------------------------------------------------------------------
+
+
+@dataclass
+class Overview:
+    total: int = 0
+    scores: list[tuple[str, int]] = field(default_factory=list)
+    validated: list[tuple[str, int]] = field(default_factory=list)
+    weeks: list[str] = field(default_factory=list)
+    per_developer: dict[str, list[int]] = field(default_factory=dict)
+    note: str = ""
+
+
+TOP_DEVELOPERS = 7
+MAX_WEEKS = 26
+
+
+def _week(when: datetime) -> date:
+    day = when.date()
+    return day - timedelta(days=day.weekday())  # the Monday of its ISO week
+
+
+def overview(collector: Collector, who: Principal) -> Overview:
+    """Score distribution, validated share and traces per developer per week, for ``who``."""
+    developer = None if who.admin else who.developer_id
+    scores: Counter[str] = Counter()
+    validated: Counter[str] = Counter()
+    per_week: Counter[tuple[str, date]] = Counter()
+    per_dev: Counter[str] = Counter()
+    out = Overview()
+    for summary, row in _scan(collector, Filters(), developer, None, 500):
+        if out.total == OVERVIEW_LIMIT:
+            out.note = f"Counted the newest {OVERVIEW_LIMIT} traces only."
+            break
+        out.total += 1
+        assert row is not None  # no result filters
+        scores[str(row.score) if row.score is not None else "ungraded"] += 1
+        if row.validated is None:
+            validated["not finalized" if summary.status != "finalized" else "no test verdict"] += 1
+        else:
+            validated["validated" if row.validated else "not validated"] += 1
+        per_week[(summary.developer_id, _week(summary.created_at))] += 1
+        per_dev[summary.developer_id] += 1
+    out.scores = [(k, scores[k]) for k in ("1", "2", "3", "4", "5", "ungraded")]
+    out.validated = [
+        (k, validated[k])
+        for k in ("validated", "not validated", "no test verdict", "not finalized")
+        if k != "no test verdict" or validated[k]
+    ]
+    if per_week:
+        last = max(w for _, w in per_week)
+        first = max(min(w for _, w in per_week), last - timedelta(weeks=MAX_WEEKS - 1))
+        weeks = [first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)]
+        top = [d for d, _ in per_dev.most_common(TOP_DEVELOPERS)]
+        others = len(per_dev) > len(top)
+        series: dict[str, list[int]] = {d: [0] * len(weeks) for d in top}
+        if others:
+            series["others"] = [0] * len(weeks)
+        index = {w: i for i, w in enumerate(weeks)}
+        for (dev, week), n in per_week.items():
+            if week in index:
+                series[dev if dev in top else "others"][index[week]] += n
+        out.weeks = [w.isoformat() for w in weeks]
+        out.per_developer = series
+        if min(w for _, w in per_week) < first:
+            out.note = (out.note + f" Weekly counts show the last {MAX_WEEKS} weeks.").strip()
+    return out
+
+
+# -- the trace page ---------------------------------------------------------------------------
+
+TEST_CLASSES = ("fail_to_pass", "pass_to_pass", "pass_to_fail", "fail_to_fail", "added", "removed")
+
+
+@dataclass
+class TestRow:
+    test: str
+    category: str
+    flaky: bool
+
+
+def test_rows(result: TraceResult) -> tuple[list[TestRow], dict[str, int]]:
+    """One row per test with its class (flaky tests are classified by no class, per finalize)."""
+    v = result.validation
+    if v is None:
+        return [], {}
+    flaky = set(v.flaky)
+    rows: list[TestRow] = []
+    counts: dict[str, int] = {}
+    seen: set[str] = set()
+    for cls in TEST_CLASSES:
+        tests: list[str] = getattr(v, cls)
+        if tests:
+            counts[cls] = len(tests)
+        for t in tests:
+            rows.append(TestRow(t, cls, t in flaky))
+            seen.add(t)
+    for t in v.flaky:
+        if t not in seen:
+            rows.append(TestRow(t, "unclassified", True))
+    if v.flaky:
+        counts["flaky"] = len(v.flaky)
+    return rows, counts
+
+
+STAGES = ("workspace", "apply", "tests", "grade")
+STAGE_LABELS = {"workspace": "clone", "apply": "apply", "tests": "tests", "grade": "grade"}
+
+
+def stage_list(result: TraceResult) -> list[dict[str, Any]]:
+    """The four stages in order, each with its stored record or ``pending``."""
+    stored = {s.name: s for s in result.stages}
+    out = []
+    for name in STAGES:
+        s = stored.get(name)  # type: ignore[call-overload]
+        out.append(
+            {
+                "name": name,
+                "label": STAGE_LABELS[name],
+                "status": s.status if s else "pending",
+                "duration": f"{s.duration_s:.2f} s" if s and s.duration_s is not None else "",
+                "message": s.message if s else "",
+                "log": s.log if s else "",
+            }
+        )
+    return out
+
+
+@dataclass
+class SplitRow:
+    """One line pair of a side-by-side diff (``kind`` of each side: ctx, del, add, empty)."""
+
+    left_no: int | None
+    left: str
+    left_kind: str
+    right_no: int | None
+    right: str
+    right_kind: str
+    header: bool = False
+
+
+def split_diff(diff: str) -> list[SplitRow]:
+    """Side-by-side rows of a unified diff: a run of removed lines faces the added run after it."""
+    rows: list[SplitRow] = []
+    old_no = new_no = 0
+    dels: list[tuple[int, str]] = []
+    adds: list[tuple[int, str]] = []
+
+    def flush() -> None:
+        for i in range(max(len(dels), len(adds))):
+            lno, ltext = dels[i] if i < len(dels) else (None, "")
+            rno, rtext = adds[i] if i < len(adds) else (None, "")
+            rows.append(
+                SplitRow(
+                    lno,
+                    ltext,
+                    "del" if i < len(dels) else "empty",
+                    rno,
+                    rtext,
+                    "add" if i < len(adds) else "empty",
+                )
+            )
+        dels.clear()
+        adds.clear()
+
+    hunk = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@(.*)$")
+    in_hunk = False
+    for line in diff.splitlines():
+        m = hunk.match(line)
+        if m:
+            flush()
+            old_no, new_no = int(m.group(1)), int(m.group(2))
+            rows.append(SplitRow(None, line, "hunk", None, line, "hunk", header=True))
+            in_hunk = True
+            continue
+        if not in_hunk:
+            continue  # file headers (---/+++, diff --git, index) are shown above the table
+        if line.startswith("-"):
+            dels.append((old_no, line[1:]))
+            old_no += 1
+        elif line.startswith("+"):
+            adds.append((new_no, line[1:]))
+            new_no += 1
+        elif line.startswith("\\"):
+            continue  # "\ No newline at end of file"
+        else:
+            flush()
+            text = line[1:] if line.startswith(" ") else line
+            rows.append(SplitRow(old_no, text, "ctx", new_no, text, "ctx"))
+            old_no += 1
+            new_no += 1
+    flush()
+    return rows
+
+
+def highlight_diff(diff: str) -> str:
+    """The diff as HTML (pygments' DiffLexer, CSS classes; the text is escaped by pygments)."""
+    from pygments import highlight  # type: ignore[import-untyped]
+    from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
+    from pygments.lexers import DiffLexer  # type: ignore[import-untyped]
+
+    html: str = highlight(diff, DiffLexer(), HtmlFormatter(nowrap=True, classprefix="hl-"))
+    return html
+
+
+def diff_stats(diff: str) -> tuple[int, int]:
+    plus = minus = 0
+    for line in diff.splitlines():
+        if line.startswith("+") and not line.startswith("+++"):
+            plus += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            minus += 1
+    return plus, minus
+
+
+def _clip(text: str, limit: int) -> tuple[str, int]:
+    """``text`` cut to ``limit`` characters (head and tail), and how many were left out."""
+    if len(text) <= limit:
+        return text, 0
+    head = limit * 2 // 3
+    tail = limit - head
+    return text[:head] + "\n…\n" + text[-tail:], len(text) - limit
+
+
+def timeline(trace: Trace, split: bool) -> list[dict[str, Any]]:
+    """The events as the trace page shows them."""
+    return [_event_view(ev, split) for ev in trace.events]
+
+
+def _event_view(ev: Event, split: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {"seq": ev.seq, "type": ev.type, "time": ev.timestamp}
+    if isinstance(ev, ReasoningEvent):
+        d = ev.details
+        view.update(
+            text=d.text,
+            reasoning_type=d.reasoning_type or "reasoning",
+            confidence=d.confidence,
+        )
+    elif isinstance(ev, CommandEvent):
+        c = ev.details
+        output, cut = _clip(c.output, MAX_OUTPUT_CHARS)
+        lines = len(c.output.splitlines())
+        failed = c.exit_code not in (None, 0)
+        view.update(
+            command=c.command,
+            cwd=c.cwd,
+            exit_code=c.exit_code,
+            failed=failed,
+            duration=f"{c.duration_s:.2f} s" if c.duration_s is not None else "",
+            output=output,
+            output_cut=cut,
+            lines=lines,
+            open=failed or lines <= OUTPUT_PREVIEW_LINES,
+        )
+    else:
+        assert isinstance(ev, EditEvent)
+        diff, cut = _clip(ev.details.diff, MAX_DIFF_CHARS)
+        plus, minus = diff_stats(ev.details.diff)
+        view.update(file=ev.details.file, plus=plus, minus=minus, diff_cut=cut)
+        if split:
+            view["split"] = split_diff(diff)
+        else:
+            view["unified"] = Markup(highlight_diff(diff))  # pygments escapes the text
+    return view
