@@ -53,6 +53,8 @@ GENERIC = _tok(40)
 DJANGO = _tok(50, ALNUM + "!@#%^&*(-_=+)")
 SSH_BODY = _tok(70)
 BASIC = _tok(16)
+GH_CLASSIC_HEX = _tok(40, "0123456789abcdef")
+HF = "hf_" + _tok(34)
 
 POSITIVES = [
     Sample(f"export AWS_ACCESS_KEY_ID={AWS_KEY_ID}", (AWS_KEY_ID,), "aws-access-key-id"),
@@ -94,6 +96,20 @@ POSITIVES = [
     Sample(f"SENDGRID_API_KEY={SENDGRID}", (SENDGRID,), ""),
     Sample(f"the signing key is {GENERIC} (rotate it)", (GENERIC,), "high-entropy"),
     Sample(f"curl -u admin:{BASIC} https://jenkins.internal/api", (BASIC,)),
+    Sample(
+        f'curl -H "Authorization: token {GH_CLASSIC_HEX}" https://api.github.com',
+        (GH_CLASSIC_HEX,),
+        "authorization-header",
+    ),
+    Sample(
+        "Authorization: Basic dXNlcjpodW50ZXIyaHVudGVyMg==",
+        ("dXNlcjpodW50ZXIyaHVudGVyMg==",),
+        "authorization-header",
+    ),
+    Sample("X-API-KEY: sk_9f8e7d6c5b4a3f2e1d0c", ("sk_9f8e7d6c5b4a3f2e1d0c",)),
+    Sample("mysql --password Sup3rS3cret! -h db", ("Sup3rS3cret!",), "secret-flag"),
+    Sample(f"HF_TOKEN is {HF}", (HF,), "huggingface-token"),
+    Sample("https://user:p@ss@host.example.com/", ("p@ss",), "url-password"),
 ]
 NEGATIVES = [
     Sample("commit 3f1c2d9e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e"),

@@ -233,3 +233,85 @@ def test_done_criterion_through_the_cli(
         assert secret.encode() not in raw
     assert "[REDACTED:aws-secret-key]" in exported
     assert "[REDACTED:github-token]" in exported
+
+
+def test_a_private_key_in_a_diff_keeps_the_hunk_applicable(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    body = [
+        "MIIEowIBAAKCAQEA1234567890abcdefghijklmnop",
+        "qrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+    ]
+    key = ["-----BEGIN RSA PRIVATE KEY-----", *body, "-----END RSA PRIVATE KEY-----"]
+    (tmp_path / "k.py").write_text("\n".join(["A = 1", *key, "B = 2"]) + "\n")
+    context = "".join(f" {line}\n" for line in key)
+    diff = f"--- a/k.py\n+++ b/k.py\n@@ -1,6 +1,6 @@\n-A = 1\n+A = 10\n{context} B = 2\n"
+    stored, counts = REDACTOR.redact(diff)
+    assert counts == {"private-key": 1}
+    assert body[0] not in stored and stored.count("\n") == diff.count("\n")
+    assert apply_diff(tmp_path, "k.py", stored).status == "applied"
+    assert (tmp_path / "k.py").read_text().splitlines() == ["A = 10", *key, "B = 2"]
+    added = "--- /dev/null\n+++ b/new.pem\n@@ -0,0 +1,4 @@\n" + "".join(f"+{x}\n" for x in key)
+    stored, _ = REDACTOR.redact(added)
+    assert apply_diff(tmp_path, "new.pem", stored).status == "applied"
+    assert body[0] not in (tmp_path / "new.pem").read_text()
+
+
+def test_context_is_restored_in_each_file_of_a_plain_multi_file_diff() -> None:
+    from debugtrace.redact import restore_context
+
+    files = {"one.txt": ["x = 1"], "two.cfg": ["[REDACTED-FREE]", f"token = {GH}", "y = 1"]}
+    diff = (
+        "--- a/one.txt\n+++ b/one.txt\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+        f"--- a/two.cfg\n+++ b/two.cfg\n@@ -2,2 +2,2 @@\n token = {GH}\n-y = 1\n+y = 2\n"
+    )
+    stored, _ = REDACTOR.redact(diff)
+    assert GH not in stored
+    assert f" token = {GH}" in restore_context(stored, files.get)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["token", "tokenA1", "A1a+/", "-----BEGIN PRIVATE KEY-----", "password=", "SG.", "glpat-",
+     "a://b:", " -u x", "--password ", "ghp_", "sk-", "[REDACTED:a]x"],
+)  # fmt: skip
+def test_hostile_input_costs_linear_time(unit: str) -> None:
+    # 200 KB of a pattern's own building blocks: a quadratic pattern would take minutes here
+    # (and was found doing so), a linear one milliseconds. Timing is the benchmark's business;
+    # this test only has to finish.
+    text = unit * (200_000 // len(unit))
+    assert isinstance(Redactor(detect_secrets=False).redact(text)[0], str)
+
+
+def test_structure_is_context_names_keys_and_flags() -> None:
+    from debugtrace.ingest import parse_events
+
+    [ev] = parse_events(
+        [
+            {
+                "type": "command",
+                "details": {
+                    "command": "deploy",
+                    "env": {"DB_PASSWORD": "hunter2hunter2", "HOME": "/root"},
+                    "argv": ["mysql", "--password", "Sup3rS3cret!"],
+                    "tokens": {GH: "ok"},
+                },
+            }
+        ],
+        None,
+        REDACTOR,
+    )
+    extra = ev.details.model_extra
+    assert extra["env"] == {"DB_PASSWORD": "[REDACTED:secret-assignment]", "HOME": "/root"}
+    assert extra["argv"] == ["mysql", "--password", "[REDACTED:secret-flag]"]
+    assert extra["tokens"] == {"[REDACTED:github-token]": "ok"}
+
+
+def test_the_callers_own_events_are_never_changed() -> None:
+    from debugtrace.ingest import parse_events
+    from debugtrace.model import CommandEvent
+
+    mine = CommandEvent.new("deploy", output=f"token {GH}", env={"API_TOKEN": "abcdef123456"})
+    [stored] = parse_events([mine], None, REDACTOR)
+    assert GH in mine.details.output  # type: ignore[union-attr]
+    assert mine.details.model_extra == {"env": {"API_TOKEN": "abcdef123456"}}
+    assert GH not in stored.details.output  # type: ignore[union-attr]

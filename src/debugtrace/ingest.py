@@ -46,7 +46,7 @@ def parse_trace(
     if isinstance(data, Trace):
         # Already a valid model: check it against these limits and hand over a copy (storage
         # numbers the events in place, and the caller's objects must not change).
-        trace = data.model_copy(update={"events": [e.model_copy() for e in data.events]})
+        trace = data.model_copy(deep=True)
         return _checked_trace(trace, limits, redactor)
     if isinstance(data, str | bytes):
         data = _load(data)
@@ -103,9 +103,9 @@ def parse_events(
         )
     _check_count(data, limits, prefix)
     if data and all(isinstance(e, EVENT_CLASSES) for e in data):
-        # Already valid models: copies, so storage can number them without touching the
-        # caller's objects; only the limits remain to be checked.
-        events = [e.model_copy() for e in data]  # type: ignore[union-attr]
+        # Already valid models: deep copies, so neither storage (numbering) nor redaction
+        # touches the caller's objects; only the limits remain to be checked.
+        events = [e.model_copy(deep=True) for e in data]  # type: ignore[union-attr]
     else:
         # Dicts go to pydantic-core as they are; models mixed in are dumped first.
         plain = (

@@ -78,7 +78,7 @@ def check_events(
                 d.reasoning_type is not None and len(d.reasoning_type) > short
             )
             if gather:
-                gather((d.text,))
+                gather((d.text, d.reasoning_type or ""))
         if suspect:
             errors += _check_details((*prefix, i, "details"), d, limits)
         extra = d.__pydantic_extra__

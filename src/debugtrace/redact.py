@@ -65,24 +65,24 @@ class Finding:
 # Every token-shaped secret is a run of 20+ token characters; every named one has a secret-looking
 # name nearby; URL passwords need "://"; private keys "-----BEGIN". These checks are C-speed
 # substring searches and one regex, run over a whole batch of strings at once.
-KEYWORDS = ("key", "secret", "passw", "pwd", "token", "credential", "bearer")
+KEYWORDS = ("key", "secret", "passw", "pwd", "token", "credential", "bearer", "authoriz")
 _RUN = re.compile(r"[A-Za-z0-9+/_\-]{20}")
 _TOKEN = re.compile(
-    r"(?<![A-Za-z0-9+_\-])[A-Za-z0-9][A-Za-z0-9+/_\-]{18,}[A-Za-z0-9]={0,2}(?![A-Za-z0-9+/=_\-])"
+    r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9][A-Za-z0-9+/_\-]{18,}[A-Za-z0-9]={0,2}(?![A-Za-z0-9+/=_\-])"
 )
-_DOT_TOKEN = re.compile(r"\b(?:eyJ|SG\.)[A-Za-z0-9_\-.]{20,}")  # JWTs and SendGrid keys have dots
-# Token prefixes that have a precise pattern below (checked on each long token).
-_PREFIXES = (
-    "AKIA", "ASIA", "ABIA", "ACCA", "gh", "github_pat_", "gl", "xox", "sk", "rk_", "AIza",
-    "npm_", "pypi-",
+# Literal prefixes of the token formats that have a precise pattern below.
+_LITERAL_PREFIXES = (
+    "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",
+    "gldt-", "glrt-", "glptt-", "glcbt-", "xox", "hooks.slack.com", "sk-", "sk_", "rk_", "AIza",
+    "npm_", "pypi-", "hf_", "eyJ", "SG.",
 )  # fmt: skip
 
 
 _T = r"[A-Za-z0-9+/=_\-]"
 _BLOB_PATTERN = (
-    r"(?i:key|secret|passw|pwd|token|credential|bearer)|://|-----BEGIN| -u|--user"
+    r"(?i:key|secret|passw|pwd|token|credential|bearer|authoriz)|://|-----BEGIN| -u|--user"
     r"|A[KS]IA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt)-|xox[abposre]-|sk-|[rs]k_live|AIza|eyJ"
-    r"|npm_|pypi-|SG\."
+    r"|npm_|pypi-|hf_|SG\."
     # Every run of 33+ token characters with a digit in it (16+ on one side of the digit): an
     # unnamed secret is only called one from 32 characters on, and shorter token formats have
     # their prefix above.
@@ -92,13 +92,14 @@ _BLOB_PATTERN = (
 
 def _compile_blob() -> Any:
     # RE2 scans this alternation as one DFA, ~1 GB/s; Python's backtracking engine tries every
-    # branch at every position and is ~100x slower on it (kept only as a fallback).
+    # branch at every position and is ~100x slower on it (kept only as a fallback). On bytes:
+    # the binding re-encodes a str at every call, which makes repeated searches quadratic.
     try:
         import re2  # type: ignore[import-untyped]
 
-        return re2.compile(_BLOB_PATTERN)
+        return re2.compile(_BLOB_PATTERN.encode())
     except ImportError:  # pragma: no cover - google-re2 is a dependency
-        return re.compile(_BLOB_PATTERN)
+        return re.compile(_BLOB_PATTERN.encode())
 
 
 _BLOB = _compile_blob()
@@ -117,32 +118,36 @@ def _suspect(text: str) -> tuple[bool, bool, bool, bool]:
 
 # -- 2. precise patterns: (kind, regex, group holding the secret) --------------------------------
 
-# A secret-looking name: anchored on the keyword (a leading character class would backtrack
-# quadratically over long runs), then the rest of the identifier.
+# A secret-looking name: anchored on the keyword, then the rest of the identifier. Every
+# repetition in these patterns is bounded (and possessive where it can be) so that no input, however
+# hostile, makes them go quadratic: each match attempt looks at a bounded window.
 _NAME = (
-    r"(?:secret|passw(?:or)?d|pwd|token|api_?key|apikey|access_?key|private_?key|credentials?"
-    r"|auth_?key)[A-Za-z0-9_.\-]*"
+    r"(?:secret|passw(?:or)?d|pwd|token|api[_-]?key|access[_-]?key|private[_-]?key"
+    r"|credentials?|auth[_-]?key)[A-Za-z0-9_.\-]{0,40}+"
 )
 Pattern = tuple[str, "re.Pattern[str]", int]
 
 _TOKEN_PATTERNS: list[Pattern] = [
     ("aws-access-key-id", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), 0),
     ("github-token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_\w{82})\b"), 0),
-    ("gitlab-token", re.compile(r"\bgl(?:pat|dt|rt|ptt|cbt)-[A-Za-z0-9_\-]{20,}"), 0),
-    ("slack-token", re.compile(r"\bxox[abposre]-[A-Za-z0-9\-]{10,}"), 0),
-    ("slack-webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}"), 0),
-    ("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,}"), 0),
-    ("openai-key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_\-]{20,}"), 0),
-    ("openai-key", re.compile(r"\bsk-[A-Za-z0-9]{20,}T3BlbkFJ[A-Za-z0-9]{20,}"), 0),
+    ("gitlab-token", re.compile(r"\bgl(?:pat|dt|rt|ptt|cbt)-[A-Za-z0-9_\-]{20,512}"), 0),
+    ("slack-token", re.compile(r"\bxox[abposre]-[A-Za-z0-9\-]{10,512}"), 0),
+    ("slack-webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,512}"), 0),
+    ("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,512}"), 0),
+    ("openai-key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_\-]{20,512}"), 0),
+    ("openai-key", re.compile(r"\bsk-[A-Za-z0-9]{20,512}T3BlbkFJ[A-Za-z0-9]{20,512}"), 0),
     ("openai-key", re.compile(r"\bsk-[A-Za-z0-9]{48}\b"), 0),
-    ("stripe-key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{20,}"), 0),
+    ("stripe-key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{20,512}"), 0),
     ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), 0),
     ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), 0),
-    ("pypi-token", re.compile(r"\bpypi-AgE[A-Za-z0-9_\-]{50,}"), 0),
+    ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,512}"), 0),
+    ("pypi-token", re.compile(r"\bpypi-AgE[A-Za-z0-9_\-]{50,512}"), 0),
     ("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"), 0),
     (
         "jwt",
-        re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),
+        re.compile(
+            r"\beyJ[A-Za-z0-9_\-]{10,512}\.eyJ[A-Za-z0-9_\-]{10,512}\.[A-Za-z0-9_\-]{10,512}"
+        ),
         0,
     ),
 ]
@@ -155,14 +160,33 @@ _NAMED_PATTERNS: list[Pattern] = [
         ),
         1,
     ),
-    ("bearer-token", re.compile(r"(?i:\bbearer)\s+([A-Za-z0-9_\-.=+/]{16,})"), 1),
+    ("bearer-token", re.compile(r"(?i:\bbearer)\s+([A-Za-z0-9_\-.=+/]{16,512})"), 1),
+    # Authorization: Basic ..., Authorization: token ... (GitHub's classic 40-hex tokens too)
+    (
+        "authorization-header",
+        re.compile(r"(?i:authorization)[\"']?\s*[:=]\s*[\"']?(?i:basic|token)\s+([^\s\"']{8,512})"),
+        1,
+    ),
     # curl -u user:password, --user=user:password
-    ("basic-auth", re.compile(r"(?:\s-u\s*|--user[\s=])[\"']?[^\s:\"']+:([^\s\"']{4,})"), 1),
+    (
+        "basic-auth",
+        re.compile(r"(?:\s-u\s*|--user[\s=])[\"']?[^\s:\"']{1,256}+:([^\s\"']{4,512})"),
+        1,
+    ),
+    # --password VALUE, --api-key=VALUE on a command line
+    (
+        "secret-flag",
+        re.compile(
+            r"(?<![\w-])--?(?:[A-Za-z0-9]{1,20}-){0,4}(?i:passw(?:or)?d|secret|token|api-?key)[ =]"
+            r"[\"']?([^\s\"']{4,512})"
+        ),
+        1,
+    ),
     # NAME=value, NAME: value, "name": "value", name = 'value' for secret-looking names.
     (
         "secret-assignment",
         re.compile(
-            r"(?i:" + _NAME + r")[\"']?\s*(?::=|=>|[:=])\s*[\"']?([^\s\"',;}{)(<>\[\]]{6,})"
+            r"(?i:" + _NAME + r")[\"']?\s*(?::=|=>|[:=])\s*[\"']?([^\s\"',;}{)(<>\[\]]{6,512})"
         ),
         1,
     ),
@@ -170,18 +194,32 @@ _NAMED_PATTERNS: list[Pattern] = [
 # user:password@host in any URL (the user name stays).
 _URL_PATTERN: Pattern = (
     "url-password",
-    re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s/:@]*:([^\s/@]+)@"),
+    re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,32}+://[^\s/:@]{0,256}+:([^\s/]{1,256})@"),
     1,
 )
-_PEM_PATTERN: Pattern = (
-    "private-key",
-    re.compile(
-        r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?"
-        r"-----END[A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----",
-        re.DOTALL,
-    ),
-    0,
-)
+# Private key blocks are found by hand, BEGIN then the next END: linear however many BEGINs
+# there are (a lazy DOTALL regex rescans the rest of the text from each one).
+_PEM_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
+_KEY_LINE = re.compile(r"[+\- ]?[A-Za-z0-9+/=]{16,}\r?\n?")
+
+
+def _private_keys(text: str) -> list[Finding]:
+    out = []
+    pos = 0
+    while (begin := _PEM_BEGIN.search(text, pos)) is not None:
+        end = _PEM_END.search(text, begin.end())
+        if end is None:
+            # Cut off (a bounded output keeps head and tail): the body lines that follow.
+            stop = begin.end() + 1
+            while (line := _KEY_LINE.match(text, stop)) is not None and line.end() > stop:
+                stop = line.end()
+            out.append(Finding(begin.start(), min(stop, len(text)), "private-key"))
+            break
+        out.append(Finding(begin.start(), end.end(), "private-key"))
+        pos = end.end()
+    return out
+
 
 # Values of a secret-looking name that are not secrets: references, placeholders, masks.
 _NOT_A_VALUE = re.compile(
@@ -196,6 +234,8 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _DIGIT = re.compile(r"[0-9]")
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
+_HEX_B = re.compile(rb"^[0-9a-fA-F]+$")
+_UUIDISH_B = re.compile(rb"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _UUIDISH = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _HASH_PREFIX = re.compile(r"(?:sha\d{1,3}[-:=]|md5[-:=]|base64,|integrity[\"':= ]+)$", re.I)
 _HASH_TOKEN = ("sha1-", "sha256-", "sha384-", "sha512-", "md5-")
@@ -295,16 +335,27 @@ class Redactor:
         if self.extra or self.hook:
             return list(range(len(texts)))
         blob = "\x00".join(texts)
-        if _BLOB.search(blob) is None:
+        data = blob.encode("utf-8", "surrogatepass")
+        m = _BLOB.search(data)
+        if m is None:
             return []
-        ends = list(accumulate(len(t) + 1 for t in texts))
-        picked = set()
-        for m in _BLOB.finditer(blob):
+        sizes = (
+            (len(t) + 1 for t in texts)
+            if len(data) == len(blob)  # ASCII: byte offsets are character offsets
+            else (len(t.encode("utf-8", "surrogatepass")) + 1 for t in texts)
+        )
+        ends = list(accumulate(sizes))
+        picked = []
+        while m is not None:
+            k = bisect_right(ends, m.start())
             hit = m.group()
-            if len(hit) >= 17 and (_HEX.match(hit) or _UUIDISH.fullmatch(hit)):
-                continue  # a commit or content hash, a UUID: not a secret on its own
-            picked.add(bisect_right(ends, m.start()))
-        return sorted(picked)
+            if len(hit) >= 17 and (_HEX_B.match(hit) or _UUIDISH_B.fullmatch(hit)):
+                m = _BLOB.search(data, m.end())  # a commit or content hash, a UUID: go on
+                continue
+            picked.append(k)
+            # One hit is enough for a string: go on from the next one (bounded work per string).
+            m = _BLOB.search(data, ends[k]) if k + 1 < len(texts) else None
+        return picked
 
     def suspect(self, text: str) -> bool:
         """Whether ``text`` may hold a secret (False means it certainly holds none)."""
@@ -318,14 +369,10 @@ class Redactor:
             patterns += _NAMED_PATTERNS
         if url:
             patterns.append(_URL_PATTERN)
-        if pem:
-            patterns.append(_PEM_PATTERN)
+        found: list[Finding] = _private_keys(text) if pem else []
         tokens = list(_TOKEN.finditer(text)) if long_run else []
-        if any(m.group().startswith(_PREFIXES) for m in tokens) or (
-            long_run and (_DOT_TOKEN.search(text) or "hooks.slack.com" in text)
-        ):
+        if long_run and any(p in text for p in _LITERAL_PREFIXES):
             patterns += _TOKEN_PATTERNS
-        found: list[Finding] = []
         for kind, regex, group in patterns:
             for m in regex.finditer(text):
                 value = m.group(group)
@@ -387,19 +434,58 @@ class Redactor:
 
     def redact_value(self, value: Any, counts: Counter[str]) -> Any:
         """Redact every string inside ``value`` (dicts, lists, nested), adding to ``counts``;
-        returns the redacted value (the same object when nothing was found)."""
+        returns the redacted value (the same object when nothing was found).
+
+        Structure counts as context: a dict's key names its value (``{"DB_PASSWORD": "..."}`` is
+        read as ``DB_PASSWORD=...``), keys are redacted too, and in a list of strings a value
+        after a secret-looking flag (``["--password", "..."]``) is a secret."""
         if isinstance(value, str):
             new, found = self.redact(value)
             if found:
                 counts.update(found)
             return new
         if isinstance(value, dict):
-            changed = {k: self.redact_value(v, counts) for k, v in value.items()}
-            return value if all(changed[k] is value[k] for k in value) else changed
+            changed = {}
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    changed[k] = self.redact_value(v, counts)
+                elif isinstance(v, str):
+                    changed[self.redact_value(k, counts)] = self._named(k, v, counts)
+                else:
+                    changed[self.redact_value(k, counts)] = self.redact_value(v, counts)
+            same = len(changed) == len(value) and all(
+                k in changed and changed[k] is value[k] for k in value
+            )
+            return value if same else changed
         if isinstance(value, list):
-            items = [self.redact_value(v, counts) for v in value]
+            items = []
+            flag = False
+            for v in value:
+                if flag and isinstance(v, str) and v:
+                    items.append(PLACEHOLDER.format(kind="secret-flag"))
+                    counts["secret-flag"] += 1
+                else:
+                    items.append(self.redact_value(v, counts))
+                flag = isinstance(v, str) and _SECRET_FLAG.match(v) is not None
             return value if all(a is b for a, b in zip(items, value, strict=True)) else items
         return value
+
+    def _named(self, key: str, value: str, counts: Counter[str]) -> str:
+        probe = f"{key}={value}"
+        new, found = self.redact(probe)
+        if not found:
+            return value
+        prefix = f"{key}="
+        if not new.startswith(prefix):  # the key itself held the secret: redact the value alone
+            alone: str = self.redact_value(value, counts)
+            return alone
+        counts.update(found)
+        return new[len(prefix) :]
+
+
+_SECRET_FLAG = re.compile(
+    r"--?(?:[A-Za-z0-9]{1,20}-){0,4}(?i:passw(?:or)?d|secret|token|api-?key)$"
+)
 
 
 _GENERIC = {"secret-assignment": 1, "secret-keyword": 1, "high-entropy": 2}
@@ -430,23 +516,44 @@ def _merge(found: list[Finding]) -> list[Finding]:
     """Sorted and without overlaps: a specific finding (an AWS key) beats a generic one it
     overlaps (``credentials: AWS_SECRET_ACCESS_KEY=...`` read as an assignment), then the longer
     finding wins (a private key over its lines)."""
-    kept: list[Finding] = []
+    kept: list[Finding] = []  # sorted by start, never overlapping: neighbours tell overlaps
+    starts: list[int] = []
     for rank in sorted({_GENERIC.get(f.kind, 0) for f in found}):
         for f in sorted(
             (f for f in found if _GENERIC.get(f.kind, 0) == rank),
             key=lambda f: (f.start, -(f.end - f.start)),
         ):
-            if not any(f.start < k.end and k.start < f.end for k in kept):
-                kept.append(f)
-    return sorted(kept)
+            at = bisect_right(starts, f.start)
+            before = at > 0 and kept[at - 1].end > f.start
+            if before or (at < len(kept) and kept[at].start < f.end):
+                continue
+            kept.insert(at, f)
+            starts.insert(at, f.start)
+    return kept
 
 
 def _mask(text: str, found: list[Finding], keep_length: bool = False) -> str:
     parts = []
     pos = 0
+    diff = None
     for f in found:
         parts.append(text[pos : f.start])
-        parts.append("\x00" * (f.end - f.start) if keep_length else PLACEHOLDER.format(kind=f.kind))
+        if keep_length:
+            parts.append("\x00" * (f.end - f.start))
+        else:
+            placeholder = PLACEHOLDER.format(kind=f.kind)
+            secret = text[f.start : f.end]
+            if "\n" in secret:
+                # One placeholder per line, each keeping a diff line's prefix: a private key in a
+                # diff must not change the hunk's line count.
+                if diff is None:
+                    diff = text.startswith(("@@ ", "--- ", "diff --git")) or "\n@@ " in text
+                lines = [placeholder]
+                for line in secret.split("\n")[1:]:
+                    keep = line[:1] if diff and line[:1] in ("+", "-", " ") else ""
+                    lines.append(keep + placeholder)
+                placeholder = "\n".join(lines)
+            parts.append(placeholder)
         pos = f.end
     parts.append(text[pos:])
     return "".join(parts)
@@ -454,7 +561,7 @@ def _mask(text: str, found: list[Finding], keep_length: bool = False) -> str:
 
 # -- diffs: context lines whose secret was redacted still apply ---------------------------------
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@")
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 
 
 def restore_context(diff: str, read_source: Callable[[str], list[str] | None]) -> str:
@@ -463,8 +570,8 @@ def restore_context(diff: str, read_source: Callable[[str], list[str] | None]) -
     matches). ``read_source(path)`` returns the file's lines (without newlines) or None.
 
     A line with placeholders matches a source line when everything outside the placeholders is
-    identical; the hunk's old side is matched as a block at its stated position, else anywhere in
-    the file (the first match).
+    identical (each placeholder standing for one or more characters); the hunk's old side is
+    matched as a block at its stated position, else anywhere in the file (the first match).
     """
     if "[REDACTED:" not in diff:
         return diff
@@ -477,32 +584,45 @@ def restore_context(diff: str, read_source: Callable[[str], list[str] | None]) -
             name = line[4:].split("\t")[0]
             path = None if name == "/dev/null" else (name[2:] if name[:2] == "a/" else name)
         m = _HUNK.match(line)
-        if m and path is not None:
-            body = []
-            j = i + 1
-            while j < len(lines) and lines[j][:1] in (" ", "-", "+", "\\"):
-                if lines[j][:1] in (" ", "-"):
-                    body.append(j)
-                j += 1
-            if any("[REDACTED:" in lines[k] for k in body):
-                source = read_source(path)
-                if source is not None:
-                    at = _locate([lines[k][1:] for k in body], source, int(m.group(1)) - 1)
-                    if at is not None:
-                        for n, k in enumerate(body):
-                            lines[k] = lines[k][0] + source[at + n]
-            i = j
+        if m is None:
+            i += 1
             continue
-        i += 1
+        # The hunk's body is as long as its header says (a next file's "--- " header is not
+        # a removed line).
+        old_left = int(m.group(2) or 1)
+        new_left = int(m.group(3) or 1)
+        body = []
+        j = i + 1
+        while j < len(lines) and (old_left > 0 or new_left > 0):
+            kind = lines[j][:1]
+            if kind in (" ", ""):
+                old_left, new_left = old_left - 1, new_left - 1
+                body.append(j)
+            elif kind == "-":
+                old_left -= 1
+                body.append(j)
+            elif kind == "+":
+                new_left -= 1
+            elif kind != "\\":
+                break
+            j += 1
+        if path is not None and any("[REDACTED:" in lines[k] for k in body):
+            source = read_source(path)
+            if source is not None:
+                at = _locate([lines[k][1:] for k in body], source, int(m.group(1)) - 1)
+                if at is not None:
+                    for n, k in enumerate(body):
+                        lines[k] = (lines[k][:1] or " ") + source[at + n]
+        i = j
     return "\n".join(lines)
 
 
 def _locate(old: list[str], source: list[str], hint: int) -> int | None:
-    patterns = [_line_pattern(line) for line in old]
+    parts = [_PLACEHOLDER_RE.split(line) for line in old]
 
     def fits(at: int) -> bool:
         return at + len(old) <= len(source) and all(
-            p.fullmatch(source[at + n]) for n, p in enumerate(patterns)
+            _fits(p, source[at + n]) for n, p in enumerate(parts)
         )
 
     if hint >= 0 and fits(hint):
@@ -510,9 +630,21 @@ def _locate(old: list[str], source: list[str], hint: int) -> int | None:
     return next((at for at in range(len(source)) if fits(at)), None)
 
 
-def _line_pattern(line: str) -> re.Pattern[str]:
-    parts = _PLACEHOLDER_RE.split(line)
-    return re.compile(".+?".join(re.escape(p) for p in parts), re.DOTALL)
+def _fits(parts: list[str], line: str) -> bool:
+    """Whether ``line`` is ``parts`` joined by wildcards of one or more characters (leftmost
+    matching: linear, no backtracking)."""
+    if len(parts) == 1:
+        return line == parts[0]
+    first, *middle, last = parts
+    if not line.startswith(first) or not line.endswith(last):
+        return False
+    pos, stop = len(first), len(line) - len(last)
+    for part in middle:
+        at = line.find(part, pos + 1, stop)
+        if at < 0:
+            return False
+        pos = at + len(part)
+    return stop - pos >= 1
 
 
 # -- traces and events --------------------------------------------------------------------------
@@ -521,7 +653,7 @@ def _line_pattern(line: str) -> re.Pattern[str]:
 _FIELDS = {
     "command": ("command", "output", "cwd"),
     "edit": ("file", "diff"),
-    "reasoning": ("text",),
+    "reasoning": ("text", "reasoning_type"),
 }
 
 

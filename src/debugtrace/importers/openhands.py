@@ -176,6 +176,17 @@ def _flatten(history: list[Any], options: ImportOptions, where: str) -> list[dic
         if not isinstance(item, dict) or not ("action" in item or "observation" in item):
             raise options.fail(WHAT, f'{where}event {i} has neither "action" nor "observation"')
         out.append(item)
+    for i, ev in enumerate(out):
+        # Ids pair actions with observations (dict keys): anything but a number or a string is
+        # a malformed file, said as such rather than a TypeError.
+        for key in ("id", "cause"):
+            if ev.get(key) is not None and not isinstance(ev[key], int | str):
+                kind = type(ev[key]).__name__
+                raise options.fail(WHAT, f"{where}event {i}: {key} is a {kind}, not an id")
+        for key in ("action", "observation"):
+            if key in ev and not isinstance(ev[key], str):
+                kind = type(ev[key]).__name__
+                raise options.fail(WHAT, f"{where}event {i}: {key} is a {kind}, not a name")
     return out
 
 
