@@ -54,8 +54,9 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _details_json(details: _Details) -> str:
-    # The model's own serializer without the model_dump_json wrapper (this runs per event).
-    return details.__pydantic_serializer__.to_json(details, exclude_unset=True).decode()
+    # The model's own serializer without the model_dump_json wrapper (this runs per event); every
+    # field is written (defaults too: exclude_unset costs a third more per event).
+    return details.__pydantic_serializer__.to_json(details).decode()
 
 
 def _utc(value: datetime | int) -> datetime:
@@ -208,9 +209,7 @@ class SQLStorage(Storage):
                     ev.seq,
                     ev.type,
                     (ev.timestamp - epoch) // us,
-                    ev.details.__pydantic_serializer__.to_json(
-                        ev.details, exclude_unset=True
-                    ).decode(),
+                    ev.details.__pydantic_serializer__.to_json(ev.details).decode(),
                 )
                 for ev in batch
             ]
