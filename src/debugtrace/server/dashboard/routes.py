@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from ...collector import Collector
 from ...errors import TraceNotFound
 from ...jobs import JobConflict
+from ...model import Trace
 from ..auth import ADMIN, Authenticator, AuthError, Principal
 from . import charts, views
 from .session import (
@@ -126,6 +127,19 @@ class Dashboard:
     ) -> HTMLResponse:
         return self.render(
             request, "error.html", status_code=status, heading=heading, message=message, **kw
+        )
+
+    def no_such_trace(
+        self, request: Request, trace_id: str, who: Principal, signed_in: bool
+    ) -> HTMLResponse:
+        """The 404 page for an unknown trace, or another developer's (the same, as in the API)."""
+        return self.error(
+            request,
+            404,
+            "No such trace",
+            f"There is no trace {trace_id}.",
+            who=who,
+            signed_in=signed_in,
         )
 
     # -- form posts -----------------------------------------------------------------------------
@@ -266,19 +280,9 @@ def build_router(dash: Dashboard) -> APIRouter:
         who, signed_in = await dash.identify(request)
         if who is None:
             return dash.to_login(request)
-        try:
-            trace = await run_in_threadpool(collector.get, trace_id)
-        except TraceNotFound:
-            trace = None
-        if trace is None or not who.may_access(trace.developer_id):
-            return dash.error(
-                request,
-                404,
-                "No such trace",
-                f"There is no trace {trace_id}.",
-                who=who,
-                signed_in=signed_in,
-            )
+        trace = await _owned_trace(collector, who, trace_id)
+        if trace is None:
+            return dash.no_such_trace(request, trace_id, who, signed_in)
         split = request.query_params.get("view") == "split"
         result = trace.result
         tests, counts = views.test_rows(result)
@@ -323,14 +327,7 @@ def build_router(dash: Dashboard) -> APIRouter:
         if await dash.form(request) is None:
             return dash.forbidden_form(request, who, signed_in)
         if not await _may_access(collector, who, trace_id):
-            return dash.error(
-                request,
-                404,
-                "No such trace",
-                f"There is no trace {trace_id}.",
-                who=who,
-                signed_in=signed_in,
-            )
+            return dash.no_such_trace(request, trace_id, who, signed_in)
         try:
             job = await run_in_threadpool(collector.enqueue, trace_id)
         except JobConflict:
@@ -346,19 +343,9 @@ def build_router(dash: Dashboard) -> APIRouter:
             return dash.to_login(request, f"/traces/{trace_id}")
         if await dash.form(request) is None:
             return dash.forbidden_form(request, who, signed_in)
-        try:
-            trace = await run_in_threadpool(collector.get, trace_id)
-        except TraceNotFound:
-            trace = None
-        if trace is None or not who.may_access(trace.developer_id):
-            return dash.error(
-                request,
-                404,
-                "No such trace",
-                f"There is no trace {trace_id}.",
-                who=who,
-                signed_in=signed_in,
-            )
+        trace = await _owned_trace(collector, who, trace_id)
+        if trace is None:
+            return dash.no_such_trace(request, trace_id, who, signed_in)
         if trace.status in LIVE:
             message = "A finalize of this trace is queued or running: re-grade after it ends."
             return dash.flash_redirect(request, trace_id, message)
@@ -417,6 +404,15 @@ def build_router(dash: Dashboard) -> APIRouter:
         return response
 
     return router
+
+
+async def _owned_trace(collector: Collector, who: Principal, trace_id: str) -> Trace | None:
+    """The whole trace, when it exists and ``who`` may see it; None otherwise."""
+    try:
+        trace = await run_in_threadpool(collector.get, trace_id)
+    except TraceNotFound:
+        return None
+    return trace if who.may_access(trace.developer_id) else None
 
 
 async def _may_access(collector: Collector, who: Principal, trace_id: str) -> bool:
