@@ -74,7 +74,7 @@ def convert(data: Any, options: ImportOptions) -> list[dict[str, Any]]:
     if not isinstance(steps, list):
         raise options.fail(WHAT, f'"trajectory" is a {type(steps).__name__}, not a list')
     info = mapping(doc.get("info"))
-    replay = _replay_config(doc.get("replay_config"))
+    replay = _json_object(doc.get("replay_config"))
     repo = mapping(mapping(replay.get("env")).get("repo"))
 
     events = _events(steps, info, options)
@@ -119,7 +119,7 @@ def _events(steps: list[Any], info: dict[str, Any], options: ImportOptions) -> l
     for i, step in enumerate(steps):
         if not isinstance(step, dict):
             raise options.fail(WHAT, f'"trajectory" item {i} is a {type(step).__name__}')
-        state = _state(step.get("state"))
+        state = _json_object(step.get("state"))
         thought = text_of(step.get("thought")).strip()
         action = text_of(step.get("action")).strip()
         submit = action == "submit" or action.startswith("submit ")
@@ -182,18 +182,9 @@ def _edited_file(action: str, state: dict[str, Any]) -> str | None:
     return None
 
 
-def _state(value: Any) -> dict[str, Any]:
-    # 0.x stores the state as a JSON string, 1.x as an object.
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _replay_config(value: Any) -> dict[str, Any]:
-    # Released 1.x writes it as a JSON string (model_dump_json); some files have the object.
+def _json_object(value: Any) -> dict[str, Any]:
+    # A step's state (0.x: a JSON string, 1.x: an object) and replay_config (released 1.x writes
+    # it with model_dump_json, some files have the object): either form, {} when it is neither.
     if isinstance(value, str):
         try:
             value = json.loads(value)
