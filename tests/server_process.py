@@ -58,10 +58,23 @@ def server_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str
     return env
 
 
-def run_cli(env: Mapping[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``debugtrace ARGS`` with ``env``; returns the finished process (never raises on exit)."""
+def run_cli(
+    env: Mapping[str, str],
+    *args: str,
+    timeout: float = 60,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``debugtrace ARGS`` with ``env`` (and ``stdin``, in ``cwd``); returns the finished
+    process (never raises on exit)."""
     return subprocess.run(
-        [DEBUGTRACE, *args], env=dict(env), capture_output=True, text=True, timeout=timeout
+        [DEBUGTRACE, *args],
+        env=dict(env),
+        input=stdin,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

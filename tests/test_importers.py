@@ -22,11 +22,9 @@ it in the local sandbox.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from conftest import require
 from debugtrace import Collector
 from debugtrace.importers import FORMATS, TrajectoryError, convert, load
 from debugtrace.ingest import parse_trace
+from server_process import run_cli, server_env
 
 DATA = Path(__file__).parent / "data" / "importers"
 HUMANEVALFIX = DATA / "swe-agent" / "humanevalfix-python-0.traj"  # SWE-agent 0.x
@@ -419,18 +418,13 @@ def debugtrace(
     home: Path, *args: str, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed ``debugtrace`` with its own database and data dir under ``home``."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("DEBUGTRACE_")}
-    environ.update(
-        DEBUGTRACE_DATABASE_URL=f"sqlite:///{home / 'traces.db'}",
-        DEBUGTRACE_DATA_DIR=str(home / "data"),
-        DEBUGTRACE_LOAD_PLUGINS="",
+    environ = server_env(
+        home / "data",
+        f"sqlite:///{home / 'traces.db'}",
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
         **env,
     )
-    exe = Path(sys.executable).parent / "debugtrace"
-    return subprocess.run(
-        [str(exe), *args], input=stdin, env=environ, capture_output=True, text=True, timeout=300
-    )
+    return run_cli(environ, *args, stdin=stdin, timeout=300)
 
 
 def test_cli_dry_run_prints_the_documents_and_stores_nothing(tmp_path: Path) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from calc_repo import make_calc_repo
+from server_process import run_cli, server_env
 
 FIXED = (
     "def divide(a, b):\n    if b == 0:\n        raise ValueError('division by zero')\n"
@@ -17,18 +17,8 @@ FIXED = (
 
 
 def dt(repo: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEBUGTRACE_")}
-    env.update(
-        DEBUGTRACE_DATABASE_URL=f"sqlite:///{tmp / 'wf.db'}",
-        DEBUGTRACE_DATA_DIR=str(tmp / "data"),
-        DEBUGTRACE_LOAD_PLUGINS="",
-        DEBUGTRACE_SANDBOX="local",
-        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
-    )
-    exe = Path(sys.executable).parent / "debugtrace"
-    return subprocess.run(
-        [str(exe), *args], cwd=repo, env=env, capture_output=True, text=True, timeout=300
-    )
+    env = server_env(tmp / "data", f"sqlite:///{tmp / 'wf.db'}", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    return run_cli(env, *args, cwd=repo, timeout=300)
 
 
 def test_a_red_edit_green_session_becomes_one_trace(tmp_path: Path) -> None:
