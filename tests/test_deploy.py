@@ -377,7 +377,8 @@ def built(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         image, _, cold_s = builds.build(ctx, tag)
         # edit the source only: the dependency layer must come from the cache; with the plugin
         cli = ctx / "src" / "debugtrace" / "cli.py"
-        cli.write_text(cli.read_text() + "\n# touched by test_deploy\n")
+        # (a unique edit: a layer left by an interrupted earlier run must not match it)
+        cli.write_text(cli.read_text() + f"\n# touched by test_deploy {uuid.uuid4().hex}\n")
         image2, log2, warm_s = builds.build(ctx, tag + "-warm", PLUGINS=PLUGIN)
         print(
             f"\nimage build: wheels {download_s:.1f} s, first {cold_s:.1f} s, "
