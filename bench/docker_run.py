@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from debugtrace import Settings
-from debugtrace.docker_sandbox import DockerSandbox
 from debugtrace.sandbox import ProjectSpec, ResourceLimits
+from debugtrace.sandbox.docker.sandbox import DockerSandbox
 
 
 def main() -> None:

@@ -29,8 +29,8 @@ from typing import Any
 def populate(db: Path, n: int) -> None:
     """``n`` finalized traces, stored the way debugtrace stores them (through its schema)."""
     from debugtrace.results import Grade, TraceResult
-    from debugtrace.sql.schema import traces
-    from debugtrace.sql.storage import SQLStorage
+    from debugtrace.storage.sql.schema import traces
+    from debugtrace.storage.sql.storage import SQLStorage
     from debugtrace.testing import example_validation
 
     storage = SQLStorage(f"sqlite:///{db}")

@@ -84,7 +84,7 @@ def main() -> None:
             env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only the plugin under test is loaded
         red_env = {**env, "BENCH_RED": "1"}
         pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        plugin = [] if args.autoload else ["-p", "debugtrace.pytest_plugin"]
+        plugin = [] if args.autoload else ["-p", "debugtrace.capture.pytest_plugin"]
         without = ["-p", "no:debugtrace"] if args.autoload else []
         on = [*pytest, *plugin, "--debugtrace"]
         lib = root / "lib.py"

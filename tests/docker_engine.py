@@ -101,7 +101,7 @@ def docker_engine() -> Iterator[Any]:
         ensure_image(client)
         yield client
     finally:
-        from debugtrace.docker_sandbox import cleanup_leftovers
+        from debugtrace.sandbox.docker.sandbox import cleanup_leftovers
 
         cleanup_leftovers(client)
         client.close()

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from debugtrace.grader import RUBRIC
+from debugtrace.grading import RUBRIC
 
 if TYPE_CHECKING:
     from starlette.responses import JSONResponse

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from debugtrace import Settings, docker_images
-from debugtrace.default_plugins.projects import detect_project
-from debugtrace.docker_images import (
+from debugtrace import Settings
+from debugtrace.sandbox import ProjectSpec, ResourceLimits, SandboxError
+from debugtrace.sandbox.docker import images as docker_images
+from debugtrace.sandbox.docker.images import (
     BASE_IMAGE,
     ENV_REPO,
     KEY_LABEL,
@@ -21,8 +22,8 @@ from debugtrace.docker_images import (
     ensure_env_image,
     project_requirements,
 )
-from debugtrace.docker_sandbox import DockerSandbox
-from debugtrace.sandbox import ProjectSpec, ResourceLimits, SandboxError
+from debugtrace.sandbox.docker.sandbox import DockerSandbox
+from debugtrace.sandbox.projects import detect_project
 from docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
 
 _L = ResourceLimits(timeout_s=60)

@@ -30,7 +30,7 @@ from debugtrace.export.chat import TOOLS, to_chat
 from debugtrace.export.otel import span_id_hex, to_otlp, trace_id_hex
 from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent
 from debugtrace.results import EditResult
-from debugtrace.sql.schema import traces
+from debugtrace.storage.sql.schema import traces
 from debugtrace.testing import example_validation, sample_trace
 
 DEBUGTRACE = Path(sys.executable).parent / "debugtrace"
@@ -479,7 +479,7 @@ def test_sql_storage_reads_events_in_bounded_groups(
 ) -> None:
     # Events are read for several traces at once, up to a budget of events; a trace bigger than
     # the budget is read alone. Whatever the grouping, every trace comes out whole.
-    from debugtrace.sql.storage import SQLStorage
+    from debugtrace.storage.sql.storage import SQLStorage
 
     monkeypatch.setattr(SQLStorage, "EXPORT_EVENTS_PER_READ", 4)
     small = [str(collector.submit(sample_trace("g")).id) for _ in range(3)]
@@ -509,7 +509,7 @@ def test_a_failed_export_leaves_no_file(
 
 def bulk_insert(db_url: str, n: int) -> None:
     """``n`` small finalized traces (a command and an edit each), inserted in one transaction."""
-    from debugtrace.sql.storage import SQLStorage
+    from debugtrace.storage.sql.storage import SQLStorage
 
     storage = SQLStorage(db_url)
     now = datetime(2025, 3, 2, tzinfo=UTC)

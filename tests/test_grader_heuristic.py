@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 
 from debugtrace import parse_trace
-from debugtrace.heuristic_grader import HeuristicGrader
+from debugtrace.grading.heuristic import HeuristicGrader
 from debugtrace.results import Grade, Validation
 from debugtrace.testing import GraderContract, example_validation
 from strategies import traces

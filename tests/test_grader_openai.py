@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from debugtrace.config import Settings
-from debugtrace.grade_cache import GradeCache
-from debugtrace.grader import RUBRIC, GradeError
+from debugtrace.grading import RUBRIC, GradeError
+from debugtrace.grading.cache import GradeCache
+from debugtrace.grading.prompt import build_prompt, estimate_tokens
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
 from debugtrace.plugins import Plugins
-from debugtrace.prompt import build_prompt, estimate_tokens
 from debugtrace.results import Grade, RubricScore
 from debugtrace.testing import GraderContract, example_validation, sample_trace
 
@@ -28,7 +28,7 @@ pytest.importorskip("openai", reason="the openai grader needs the `openai` extra
 pytest.importorskip("starlette", reason="the fake OpenAI server needs the `server` extra")
 pytest.importorskip("uvicorn", reason="the fake OpenAI server needs the `server` extra")
 
-from debugtrace.openai_grader import OpenAIGrader
+from debugtrace.grading.openai import OpenAIGrader
 from fake_openai import FakeOpenAI, serve
 
 API_KEY = "sk-test-not-a-real-key"

@@ -216,7 +216,7 @@ def test_a_test_that_fills_the_disk_is_stopped(local: Collector, tmp_path: Path)
 def test_finalize_twice_at_once_runs_once(local: Collector, calc: Path) -> None:
     import threading
 
-    from debugtrace.pipeline import FinalizeConflict
+    from debugtrace.finalize.pipeline import FinalizeConflict
 
     tid = str(local.submit(example_trace(calc)).id)
     errors: list[Exception] = []
@@ -240,7 +240,7 @@ def test_finalize_twice_at_once_runs_once(local: Collector, calc: Path) -> None:
 def test_a_crash_inside_a_stage_is_recorded_and_keeps_earlier_stages(
     local: Collector, calc: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from debugtrace import pipeline
+    from debugtrace.finalize import pipeline
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("sandbox exploded")
@@ -321,7 +321,7 @@ def test_repeat_marks_flaky_tests_and_per_edit_names_the_fixing_edit(
             },
         ],
     }
-    from debugtrace.pipeline import FinalizeOptions, finalize
+    from debugtrace.finalize.pipeline import FinalizeOptions, finalize
 
     done = finalize(c, str(c.submit(doc).id), FinalizeOptions(repeat=6, per_edit=True))
     v = done.result.validation

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from debugtrace import Collector, Settings
-from debugtrace.grader import GradeError, GradeOutput, Grader
+from debugtrace.grading import GradeError, GradeOutput, Grader
 from debugtrace.plugins import Plugins
 from debugtrace.testing import GraderContract, example_validation, sample_trace
 from plugin_install import install_plugin
@@ -155,7 +155,7 @@ def test_plugin_is_not_loaded_when_plugins_are_blocked(on_path: Path, settings: 
 def test_grades_with_a_structured_output_model(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, fake_models: dict[str, Any]
 ) -> None:
-    from debugtrace.prompt import SYSTEM
+    from debugtrace.grading.prompt import SYSTEM
 
     grader = make_grader(settings, monkeypatch, "dt-fake-structured")
     grade = grader.grade(sample_trace(), example_validation())
@@ -191,7 +191,7 @@ def test_grades_with_a_text_only_model(
 def test_an_unchanged_trace_is_graded_once_when_the_cache_is_on(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, fake_models: dict[str, Any], cache: bool
 ) -> None:
-    pytest.importorskip("debugtrace.grade_cache", reason="this debugtrace has no grade cache")
+    pytest.importorskip("debugtrace.grading.cache", reason="this debugtrace has no grade cache")
     s = settings.model_copy(update={"grade_cache": cache})
     trace = sample_trace()  # one trace: prompts show event times, which move between calls
     first = make_grader(s, monkeypatch, "dt-fake-structured").grade(trace, None)

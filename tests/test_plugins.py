@@ -104,7 +104,7 @@ def test_hook_trace_finalized(plugged: tuple[Collector, Recorder]) -> None:
 
 
 def test_hook_redact(settings: Settings) -> None:
-    from debugtrace.redact import Finding
+    from debugtrace.ingest.redact import Finding
 
     class Codenames:
         @hookimpl

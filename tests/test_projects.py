@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from debugtrace.default_plugins.projects import detect_project
-from debugtrace.testresults import (
+from debugtrace.finalize.testresults import (
     classify,
     parse_go_json,
     parse_junit,
     parse_libtest,
     parse_unittest,
 )
+from debugtrace.sandbox.projects import detect_project
 
 
 @pytest.mark.parametrize(

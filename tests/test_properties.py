@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from debugtrace import parse_events, parse_trace
-from debugtrace.sql.storage import SQLStorage
+from debugtrace.storage.sql.storage import SQLStorage
 from strategies import events, traces
 
 SERVER_FIELDS = {"id", "status", "created_at", "updated_at", "result"}

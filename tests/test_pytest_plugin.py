@@ -16,7 +16,7 @@ import pytest
 
 from calc_repo import git, make_calc_repo
 from debugtrace import Collector, Trace
-from debugtrace.pytest_recorder import Failure, RunReport
+from debugtrace.capture.pytest_recorder import Failure, RunReport
 
 pytest_plugins = ["pytester"]
 
@@ -26,7 +26,7 @@ FIXED = (
 )
 # The plugin module by name: entry-point autoloading is off in these runs (it is on in the xdist
 # test), so the many plugins of this environment do not slow every run down.
-PLUGIN = ("-p", "debugtrace.pytest_plugin", "-p", "no:cacheprovider")
+PLUGIN = ("-p", "debugtrace.capture.pytest_plugin", "-p", "no:cacheprovider")
 
 
 @pytest.fixture(autouse=True, scope="module")

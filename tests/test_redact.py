@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from debugtrace import Collector, Settings, hookimpl
-from debugtrace.patching import apply_diff
-from debugtrace.redact import Finding, Redactor
+from debugtrace.finalize.patching import apply_diff
+from debugtrace.ingest.redact import Finding, Redactor
 from secrets_corpus import AWS_SECRET, GH, NEGATIVES, POSITIVES
 
 REDACTOR = Redactor()
@@ -257,7 +257,7 @@ def test_a_private_key_in_a_diff_keeps_the_hunk_applicable(tmp_path: Path) -> No
 
 
 def test_context_is_restored_in_each_file_of_a_plain_multi_file_diff() -> None:
-    from debugtrace.redact import restore_context
+    from debugtrace.ingest.redact import restore_context
 
     files = {"one.txt": ["x = 1"], "two.cfg": ["[REDACTED-FREE]", f"token = {GH}", "y = 1"]}
     diff = (

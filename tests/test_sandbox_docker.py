@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from debugtrace import Settings
-from debugtrace.docker_sandbox import DockerSandbox, cleanup_leftovers
 from debugtrace.plugins import Plugins
 from debugtrace.sandbox import ProjectSpec, ResourceLimits, SandboxError, SandboxHandle
+from debugtrace.sandbox.docker.sandbox import DockerSandbox, cleanup_leftovers
 from debugtrace.testing import SandboxContract
 from docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
 
@@ -281,7 +281,7 @@ def test_the_plugin_registers_docker_lazily(settings: Settings) -> None:
     assert isinstance(Plugins(settings).create("sandbox", "docker"), DockerSandbox)
     code = (
         "import sys, debugtrace.default_plugins.docker_sandbox as m; "
-        "print('docker' in sys.modules or 'debugtrace.docker_sandbox' in sys.modules)"
+        "print('docker' in sys.modules or 'debugtrace.sandbox.docker.sandbox' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import require
-from debugtrace.local_sandbox import LocalSandbox
+from debugtrace.sandbox.local import LocalSandbox
 from debugtrace.testing import SandboxContract
 
 

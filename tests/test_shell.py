@@ -22,8 +22,8 @@ import pytest
 
 from calc_repo import make_calc_repo
 from conftest import require
+from debugtrace.capture.shell import command_line, snippet
 from debugtrace.cli import main
-from debugtrace.shell import command_line, snippet
 
 VENV_BIN = Path(sys.executable).parent
 PROMPT = re.compile(rb"<dt:(\d+)>")

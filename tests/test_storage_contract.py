@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from debugtrace import Limits
-from debugtrace.sql.storage import SQLStorage
+from debugtrace.storage.sql.storage import SQLStorage
 from debugtrace.testing import StorageContract
 
 SMALL = Limits(max_events_per_trace=200)

@@ -14,22 +14,28 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .collector import Collector
-    from .config import Limits, Settings
-    from .errors import DebugtraceError, InvalidTrace, StorageError, TraceNotFound, UnknownBackend
-    from .hookspecs import hookimpl
-    from .ingest import parse_events, parse_trace
-    from .model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
-    from .recorder import Recorder
-    from .results import EditResult, Grade, Stage, TraceResult, Validation
-    from .storage import ExportQuery, Storage, TracePage, TraceQuery, TraceSummary
+    from debugtrace.capture.recorder import Recorder
+    from debugtrace.collector import Collector
+    from debugtrace.config import Limits, Settings
+    from debugtrace.errors import (
+        DebugtraceError,
+        InvalidTrace,
+        StorageError,
+        TraceNotFound,
+        UnknownBackend,
+    )
+    from debugtrace.hookspecs import hookimpl
+    from debugtrace.ingest import parse_events, parse_trace
+    from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
+    from debugtrace.results import EditResult, Grade, Stage, TraceResult, Validation
+    from debugtrace.storage import ExportQuery, Storage, TracePage, TraceQuery, TraceSummary
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "hookimpl": "hookspecs",
     "Collector": "collector",
-    "Recorder": "recorder",
+    "Recorder": "capture.recorder",
     "Settings": "config",
     "Limits": "config",
     "Trace": "model",

@@ -10,22 +10,22 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .config import Settings
-from .errors import InvalidTrace
-from .ingest import parse_events, parse_trace
-from .model import Event, Trace, TraceStatus
-from .plugins import Plugins
-from .redact import Redactor
-from .storage import Storage, TracePage, TraceQuery
+from debugtrace.config import Settings
+from debugtrace.errors import InvalidTrace
+from debugtrace.ingest import parse_events, parse_trace
+from debugtrace.ingest.redact import Redactor
+from debugtrace.model import Event, Trace, TraceStatus
+from debugtrace.plugins import Plugins
+from debugtrace.storage import Storage, TracePage, TraceQuery
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .jobs import Executor, Job
-    from .pipeline import FinalizeOptions
-    from .recorder import Recorder
-    from .results import Stage
-    from .storage import ExportQuery
+    from debugtrace.capture.recorder import Recorder
+    from debugtrace.finalize.pipeline import FinalizeOptions
+    from debugtrace.jobs import Executor, Job
+    from debugtrace.results import Stage
+    from debugtrace.storage import ExportQuery
 
 __all__ = ["Collector"]
 
@@ -189,7 +189,7 @@ class Collector:
     ) -> ExportQuery:
         """The :class:`~debugtrace.storage.ExportQuery` for these filters (see :meth:`export`);
         raises ``InvalidTrace`` for a bad value."""
-        from .storage import ExportQuery
+        from debugtrace.storage import ExportQuery
 
         try:
             return ExportQuery(
@@ -257,7 +257,7 @@ class Collector:
         """
         import sys
 
-        from .export import ExportOptions, export, get_format, open_output
+        from debugtrace.export import ExportOptions, export, get_format, open_output
 
         fmt = get_format(format)
         traces = self.iter_traces(
@@ -288,7 +288,7 @@ class Collector:
         ``FinalizeConflict`` when the trace is being finalized already; every other failure is
         recorded as the status of the stage where it happened.
         """
-        from .pipeline import finalize
+        from debugtrace.finalize.pipeline import finalize
 
         return finalize(self, trace_id, options, progress)
 
@@ -322,7 +322,7 @@ class Collector:
         ``graders`` names the graders (default: ``DEBUGTRACE_GRADER``, else ``openai`` when an
         API key is set, else ``heuristic``). Returns the trace with its grades replaced.
         """
-        from .pipeline import regrade
+        from debugtrace.finalize.pipeline import regrade
 
         return regrade(self, trace_id, graders)
 
@@ -343,7 +343,7 @@ class Collector:
         call is appended at once, so a crash keeps everything recorded so far. With
         ``finalize=True`` the trace is finalized when the block ends without an exception.
         """
-        from .recorder import Recorder
+        from debugtrace.capture.recorder import Recorder
 
         trace = Trace(
             developer_id=developer_id,

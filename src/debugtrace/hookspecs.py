@@ -14,10 +14,10 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .model import Event, Trace
-    from .redact import Finding
-    from .registry import Register
-    from .sandbox import ProjectSpec
+    from debugtrace.ingest.redact import Finding
+    from debugtrace.model import Event, Trace
+    from debugtrace.registry import Register
+    from debugtrace.sandbox import ProjectSpec
 
 PROJECT = "debugtrace"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -52,7 +52,7 @@ def register_graders(register: Register) -> None:
 
     Called once, the first time a grader is looked up by name (``DEBUGTRACE_GRADER``). Same
     ``register`` signature as :func:`register_storage`; ``factory(settings)`` returns a
-    ``debugtrace.grader.Grader``. Returns nothing.
+    ``debugtrace.grading.Grader``. Returns nothing.
     """
 
 
@@ -82,9 +82,9 @@ def redact(text: str) -> list[Finding] | None:
     """Find more secrets in a string of an incoming trace (a command, an output, a diff, ...).
 
     Called at ingestion, before anything is stored, for each string when at least one plugin
-    implements it. Returns the secrets as :class:`debugtrace.redact.Finding` (``start``, ``end``,
-    ``kind``: offsets in ``text``), or None; each is replaced by ``[REDACTED:kind]`` and counted on
-    the event's ``details.redacted``.
+    implements it. Returns the secrets as :class:`debugtrace.ingest.redact.Finding` (``start``,
+    ``end``, ``kind``: offsets in ``text``), or None; each is replaced by ``[REDACTED:kind]`` and
+    counted on the event's ``details.redacted``.
     """
 
 

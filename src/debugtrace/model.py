@@ -4,7 +4,7 @@ An event on the wire is ``{"type": ..., "timestamp": ..., "details": {...}}``; `
 one of :class:`ReasoningEvent`, :class:`CommandEvent` and :class:`EditEvent`. Unknown keys inside
 ``details`` are kept and returned as sent; an unknown ``type`` is refused with the allowed ones.
 Timestamps are timezone-aware and normalised to UTC (a naive timestamp is taken as UTC). Size
-limits are ingest policy, checked by :mod:`debugtrace.limits` when untrusted input is parsed.
+limits are ingest policy, checked by :mod:`debugtrace.ingest.limits` when untrusted input is parsed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from .results import TraceResult
+from debugtrace.results import TraceResult
 
 __all__ = [
     "CONFIDENCE_WORDS",

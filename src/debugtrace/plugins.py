@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from . import hookspecs
-from .errors import UnknownBackend
-from .registry import BackendInfo, Kind
+from debugtrace import hookspecs
+from debugtrace.errors import UnknownBackend
+from debugtrace.registry import BackendInfo, Kind
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .config import Settings
-    from .model import Event, Trace
-    from .redact import Finding
-    from .sandbox import ProjectSpec
+    from debugtrace.config import Settings
+    from debugtrace.ingest.redact import Finding
+    from debugtrace.model import Event, Trace
+    from debugtrace.sandbox import ProjectSpec
 
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "Plugins", "plugin_manager"]
 
@@ -34,7 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "debugtrace.default_plugins.sql_storage",
     "debugtrace.default_plugins.local_sandbox",
     "debugtrace.default_plugins.docker_sandbox",
-    "debugtrace.default_plugins.projects",
+    "debugtrace.sandbox.projects",
     "debugtrace.default_plugins.openai_grader",
     "debugtrace.default_plugins.heuristic_grader",
     "debugtrace.default_plugins.local_executor",

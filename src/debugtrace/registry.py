@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from debugtrace.config import Settings
 
 __all__ = ["BackendInfo", "Kind", "Register"]
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from .errors import InvalidTrace, TraceNotFound
-from .grader import Grader
-from .model import CommandEvent, EditEvent, ReasoningEvent, Trace
-from .results import Grade, Stage, TraceResult, Validation
-from .sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxHandle
-from .storage import ExportQuery, Storage, TraceQuery
+from debugtrace.errors import InvalidTrace, TraceNotFound
+from debugtrace.grading import Grader
+from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent, Trace
+from debugtrace.results import Grade, Stage, TraceResult, Validation
+from debugtrace.sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxHandle
+from debugtrace.storage import ExportQuery, Storage, TraceQuery
 
 __all__ = [
     "GraderContract",
@@ -188,7 +188,7 @@ class StorageContract:
         assert storage.get(tid).status == "finalizing"
 
     def test_a_job_runs_once_and_locks_the_trace_meanwhile(self, storage: Storage) -> None:
-        from .jobs import JobConflict
+        from debugtrace.jobs import JobConflict
 
         tid = str(storage.create(sample_trace()).id)
         job = storage.create_job(tid, "finalize", {"repeat": 2})
@@ -214,7 +214,7 @@ class StorageContract:
         assert again is not None and again.attempts == 2
 
     def test_unknown_job_and_trace(self, storage: Storage) -> None:
-        from .errors import JobNotFound
+        from debugtrace.errors import JobNotFound
 
         with pytest.raises(JobNotFound):
             storage.get_job("nope")
@@ -533,7 +533,7 @@ def example_validation(validated: bool = True) -> Validation:
 
 
 class GraderContract:
-    """Behaviour every :class:`~debugtrace.grader.Grader` must have. Provide a ``grader`` fixture
+    """Behaviour every :class:`~debugtrace.grading.Grader` must have. Provide a ``grader`` fixture
     in a subclass."""
 
     @pytest.fixture

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..hookspecs import hookimpl
+from debugtrace.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..registry import Register
-    from ..sandbox import Sandbox
+    from debugtrace.config import Settings
+    from debugtrace.registry import Register
+    from debugtrace.sandbox import Sandbox
 
 
 def _docker_sandbox(settings: Settings) -> Sandbox:
-    from ..docker_sandbox import DockerSandbox  # imports the docker SDK only when used
+    from debugtrace.sandbox.docker.sandbox import (
+        DockerSandbox,  # imports the docker SDK only when used
+    )
 
     return DockerSandbox(settings)
 

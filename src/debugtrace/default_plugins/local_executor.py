@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..hookspecs import hookimpl
+from debugtrace.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..jobs import Executor
-    from ..registry import Register
+    from debugtrace.config import Settings
+    from debugtrace.jobs import Executor
+    from debugtrace.registry import Register
 
 
 def _local(settings: Settings) -> Executor:
-    from ..jobs import LocalExecutor
+    from debugtrace.jobs import LocalExecutor
 
     return LocalExecutor(settings)
 

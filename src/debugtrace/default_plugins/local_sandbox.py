@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..hookspecs import hookimpl
+from debugtrace.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..registry import Register
-    from ..sandbox import Sandbox
+    from debugtrace.config import Settings
+    from debugtrace.registry import Register
+    from debugtrace.sandbox import Sandbox
 
 
 def _local(settings: Settings) -> Sandbox:
-    from ..local_sandbox import LocalSandbox
+    from debugtrace.sandbox.local import LocalSandbox
 
     return LocalSandbox(settings)
 

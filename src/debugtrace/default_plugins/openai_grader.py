@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..hookspecs import hookimpl
+from debugtrace.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..grader import Grader
-    from ..registry import Register
+    from debugtrace.config import Settings
+    from debugtrace.grading import Grader
+    from debugtrace.registry import Register
 
 
 def _openai(settings: Settings) -> Grader:
-    from ..openai_grader import OpenAIGrader
+    from debugtrace.grading.openai import OpenAIGrader
 
     return OpenAIGrader(settings)
 

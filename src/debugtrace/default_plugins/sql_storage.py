@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..hookspecs import hookimpl
+from debugtrace.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..registry import Register
-    from ..storage import Storage
+    from debugtrace.config import Settings
+    from debugtrace.registry import Register
+    from debugtrace.storage import Storage
 
 
 def _sql_storage(settings: Settings) -> Storage:
-    from ..sql.storage import SQLStorage  # imports SQLAlchemy only when the backend is used
+    from debugtrace.storage.sql.storage import (
+        SQLStorage,  # imports SQLAlchemy only when the backend is used
+    )
 
     return SQLStorage(settings.sqlalchemy_url(), limits=settings.limits)
 

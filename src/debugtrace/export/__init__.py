@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
-from ..errors import DebugtraceError
+from debugtrace.errors import DebugtraceError
 
 if TYPE_CHECKING:
-    from ..model import Trace
+    from debugtrace.model import Trace
 
 __all__ = [
     "FORMATS",

@@ -24,10 +24,17 @@ from typing import Any, BinaryIO
 
 from pydantic_core import to_json
 
-from ..model import CommandDetails, CommandEvent, EditEvent, ReasoningDetails, ReasoningEvent, Trace
-from ..results import EditResult
-from ..textutil import head_tail
-from . import ExportOptions
+from debugtrace.export import ExportOptions
+from debugtrace.model import (
+    CommandDetails,
+    CommandEvent,
+    EditEvent,
+    ReasoningDetails,
+    ReasoningEvent,
+    Trace,
+)
+from debugtrace.results import EditResult
+from debugtrace.textutil import head_tail
 
 __all__ = ["SYSTEM_PROMPT", "TOOLS", "chat_metadata", "to_chat", "writer"]
 

@@ -30,11 +30,11 @@ from typing import Any, BinaryIO
 
 from pydantic_core import to_json
 
-from .. import __version__
-from ..model import CommandEvent, EditEvent, ReasoningEvent, Trace
-from ..textutil import head_tail
-from . import ExportOptions
-from .chat import edit_result
+from debugtrace import __version__
+from debugtrace.export import ExportOptions
+from debugtrace.export.chat import edit_result
+from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent, Trace
+from debugtrace.textutil import head_tail
 
 __all__ = ["to_otlp", "writer"]
 

@@ -13,9 +13,9 @@ from typing import Any, BinaryIO
 
 from pydantic_core import to_json
 
-from ..model import Trace
-from . import ExportOptions
-from .chat import chat_messages
+from debugtrace.export import ExportOptions
+from debugtrace.export.chat import chat_messages
+from debugtrace.model import Trace
 
 __all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "schema", "writer"]
 

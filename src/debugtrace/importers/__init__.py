@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._options import ImportOptions, TrajectoryError
+from debugtrace.importers._options import ImportOptions, TrajectoryError
 
 if TYPE_CHECKING:
-    from ..config import Limits
+    from debugtrace.config import Limits
 
 __all__ = ["FORMATS", "Format", "ImportOptions", "TrajectoryError", "convert", "load"]
 
@@ -109,7 +109,7 @@ def convert(
     if fmt is None:
         raise TrajectoryError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
     if limits is None:
-        from ..config import Limits
+        from debugtrace.config import Limits
 
         limits = Limits()
     options = ImportOptions(

@@ -8,9 +8,9 @@ import posixpath
 from datetime import UTC, datetime
 from typing import Any
 
-from ..gitdiff import split_diff
-from ..model import EditEvent, Event
-from ._options import ImportOptions, TrajectoryError
+from debugtrace.gitdiff import split_diff
+from debugtrace.importers._options import ImportOptions, TrajectoryError
+from debugtrace.model import EditEvent, Event
 
 __all__ = [
     "ImportOptions",

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import DebugtraceError
+from debugtrace.errors import DebugtraceError
 
 __all__ = ["ImportOptions", "TrajectoryError"]
 

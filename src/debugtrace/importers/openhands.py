@@ -18,8 +18,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..model import CommandEvent, EditEvent, Event, ReasoningEvent
-from ._common import (
+from debugtrace.importers._common import (
     ImportOptions,
     drop_none,
     dump,
@@ -34,6 +33,7 @@ from ._common import (
     text_of,
     unify_newlines,
 )
+from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent
 
 __all__ = ["convert"]
 

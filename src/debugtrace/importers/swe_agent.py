@@ -20,8 +20,7 @@ from datetime import timedelta
 from pathlib import PurePath
 from typing import Any
 
-from ..model import CommandEvent, Event, ReasoningEvent, utcnow
-from ._common import (
+from debugtrace.importers._common import (
     ImportOptions,
     drop_none,
     dump,
@@ -34,6 +33,7 @@ from ._common import (
     text_of,
     unify_newlines,
 )
+from debugtrace.model import CommandEvent, Event, ReasoningEvent, utcnow
 
 __all__ = ["convert"]
 

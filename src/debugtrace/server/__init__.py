@@ -7,6 +7,6 @@ runs in the thread pool. Finalize runs as a job on the configured executor.
 
 from __future__ import annotations
 
-from .app import create_app
+from debugtrace.server.app import create_app
 
 __all__ = ["create_app"]

@@ -12,17 +12,17 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ..collector import Collector
-from ..config import Settings
-from ..errors import ErrorDetail, InvalidTrace, JobNotFound, StorageError, TraceNotFound
-from ..ingest import parse_trace
-from ..jobs import Job, JobConflict
-from ..model import EVENT_LIST, Event, Trace, TraceStatus
-from ..storage import TracePage
-from ..workspace import RepoError, check_repo_url
-from .auth import ADMIN, Authenticator, AuthError, Forbidden, Principal
-from .bodylimit import BodyLimitMiddleware
-from .dashboard import SESSION_COOKIE, Signer, install
+from debugtrace.collector import Collector
+from debugtrace.config import Settings
+from debugtrace.errors import ErrorDetail, InvalidTrace, JobNotFound, StorageError, TraceNotFound
+from debugtrace.finalize.workspace import RepoError, check_repo_url
+from debugtrace.ingest import parse_trace
+from debugtrace.jobs import Job, JobConflict
+from debugtrace.model import EVENT_LIST, Event, Trace, TraceStatus
+from debugtrace.server.auth import ADMIN, Authenticator, AuthError, Forbidden, Principal
+from debugtrace.server.bodylimit import BodyLimitMiddleware
+from debugtrace.server.dashboard import SESSION_COOKIE, Signer, install
+from debugtrace.storage import TracePage
 
 JSON = "application/json"
 _EVENTS_SCHEMA = EVENT_LIST.json_schema(ref_template="#/components/schemas/{model}")

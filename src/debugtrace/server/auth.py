@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..collector import Collector
+    from debugtrace.collector import Collector
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ class MemoryStorage(Storage):
     """Just enough storage to prove a plugin backend is used."""
 
     def __init__(self) -> None:
-        from debugtrace.sql.storage import SQLStorage
+        from debugtrace.storage.sql.storage import SQLStorage
 
         self._inner = SQLStorage("sqlite://")
 

@@ -14,15 +14,15 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from debugtrace.grader import RUBRIC, GradeError, GradeOutput, Grader
-from debugtrace.prompt import PROMPT_VERSION, build_prompt
+from debugtrace.grading import RUBRIC, GradeError, GradeOutput, Grader
+from debugtrace.grading.prompt import PROMPT_VERSION, build_prompt
 from debugtrace.results import Grade
 from pydantic import ValidationError
 
 if TYPE_CHECKING:
     import llm
     from debugtrace.config import Settings
-    from debugtrace.grade_cache import GradeCache
+    from debugtrace.grading.cache import GradeCache
     from debugtrace.model import Trace
     from debugtrace.results import Validation
 
@@ -34,7 +34,7 @@ MODEL_ENV = "DEBUGTRACE_LLM_MODEL"
 """Environment variable naming the llm model id or alias; unset = llm's default model."""
 
 RUBRIC_VERSION = "rubric-1"
-"""The version of ``debugtrace.grader.RUBRIC`` this grader asks for (as the openai grader)."""
+"""The version of ``debugtrace.grading.RUBRIC`` this grader asks for (as the openai grader)."""
 
 REASON_CHARS = 300
 """Longest reason a GradeError carries (it is recorded on the trace as one line)."""
@@ -123,7 +123,7 @@ class LLMGrader(Grader):
     ) -> str | None:
         """The grade cache key (None when this debugtrace has no grade cache)."""
         try:
-            from debugtrace.grade_cache import grade_cache_key
+            from debugtrace.grading.cache import grade_cache_key
         except ImportError:
             return None
         return grade_cache_key(
@@ -156,7 +156,7 @@ def parse_output(text: str, model_id: str = "?") -> GradeOutput:
 def _grade_cache(settings: Settings) -> GradeCache | None:
     """debugtrace's grade cache in the data directory (None in versions without one)."""
     try:
-        from debugtrace.grade_cache import GradeCache
+        from debugtrace.grading.cache import GradeCache
     except ImportError:
         return None
     return GradeCache.for_settings(settings)

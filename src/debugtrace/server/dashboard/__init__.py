@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .session import SESSION_COOKIE, Signer, load_key
+from debugtrace.server.dashboard.session import SESSION_COOKIE, Signer, load_key
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ...collector import Collector
-    from ..auth import Authenticator
+    from debugtrace.collector import Collector
+    from debugtrace.server.auth import Authenticator
 
 __all__ = ["CSP", "SESSION_COOKIE", "SecurityHeaders", "Signer", "install"]
 
@@ -69,7 +69,7 @@ class SecurityHeaders:
 def install(app: FastAPI, collector: Collector, auth: Authenticator) -> Signer:
     """Serve the dashboard from ``app``; returns the session signer (the API's ``caller`` uses
     it to accept the dashboard's session cookie on GET requests)."""
-    from .routes import Dashboard, build_router
+    from debugtrace.server.dashboard.routes import Dashboard, build_router
 
     signer = Signer(load_key(collector.settings.api_token, collector.settings.data_dir))
     dashboard = Dashboard(collector, auth, signer)

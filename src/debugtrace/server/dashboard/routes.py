@@ -13,13 +13,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from ...collector import Collector
-from ...errors import TraceNotFound
-from ...jobs import JobConflict
-from ...model import Trace
-from ..auth import ADMIN, Authenticator, AuthError, Principal
-from . import charts, views
-from .session import (
+from debugtrace.collector import Collector
+from debugtrace.errors import TraceNotFound
+from debugtrace.jobs import JobConflict
+from debugtrace.model import Trace
+from debugtrace.server.auth import ADMIN, Authenticator, AuthError, Principal
+from debugtrace.server.dashboard import charts, views
+from debugtrace.server.dashboard.session import (
     CSRF_COOKIE,
     FLASH_COOKIE,
     FLASH_TTL_S,

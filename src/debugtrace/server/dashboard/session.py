@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..auth import ADMIN, Principal
+from debugtrace.server.auth import ADMIN, Principal
 
 SESSION_COOKIE = "debugtrace_session"
 CSRF_COOKIE = "debugtrace_csrf"

@@ -20,11 +20,11 @@ from typing import Any, Literal, cast, get_args
 from markupsafe import Markup
 from pydantic import BaseModel, Field
 
-from ...collector import Collector
-from ...model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace, TraceStatus
-from ...results import TraceResult
-from ...storage import Storage, TraceSummary
-from ..auth import Principal
+from debugtrace.collector import Collector
+from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace, TraceStatus
+from debugtrace.results import TraceResult
+from debugtrace.server.auth import Principal
+from debugtrace.storage import Storage, TraceSummary
 
 PAGE_SIZE = 25
 SCAN_LIMIT = 10_000
@@ -81,14 +81,14 @@ def verdicts(storage: Storage, ids: Sequence[str]) -> dict[str, Verdict]:
     """
     if not ids:
         return {}
-    from ...sql.storage import SQLStorage
+    from debugtrace.storage.sql.storage import SQLStorage
 
     if isinstance(storage, SQLStorage):
         from sqlalchemy import select
         from sqlalchemy.exc import SQLAlchemyError
 
-        from ...errors import StorageError
-        from ...sql.schema import traces
+        from debugtrace.errors import StorageError
+        from debugtrace.storage.sql.schema import traces
 
         try:
             with storage.engine.begin() as conn:
@@ -100,7 +100,7 @@ def verdicts(storage: Storage, ids: Sequence[str]) -> dict[str, Verdict]:
         return {
             r.id: Verdict.model_validate_json(r.result) if r.result else Verdict() for r in rows
         }
-    from ...errors import TraceNotFound
+    from debugtrace.errors import TraceNotFound
 
     out: dict[str, Verdict] = {}
     for trace_id in ids:

@@ -1,0 +1,184 @@
+"""``Collector.record()``: record a debugging session step by step, as it happens."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
+from debugtrace.textutil import BoundedOutput
+
+if TYPE_CHECKING:
+    from debugtrace.collector import Collector
+    from debugtrace.gitdiff import WorktreeSnapshots
+
+__all__ = ["Recorder", "run_command"]
+
+
+def run_command(
+    cmd: str | Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    max_output: int = 1024 * 1024,
+    echo: IO[bytes] | None = None,
+) -> CommandEvent:
+    """Run a command and return (unstored) the command event describing it.
+
+    A string runs through the shell, as if typed; a list runs as argv. Output (stdout and stderr
+    together) is streamed to ``echo`` as it comes, when given, and kept within ``max_output``
+    bytes (head and tail) without ever buffering more. On timeout the whole process group is
+    killed and ``details.timed_out`` is set.
+    """
+    shell = isinstance(cmd, str)
+    display = cmd if isinstance(cmd, str) else subprocess.list2cmdline(list(cmd))
+    out = BoundedOutput(max_output)
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        cmd if shell else list(cmd),
+        shell=shell,
+        cwd=cwd,
+        # The command is recorded here, so the pytest plugin inside it must not record it again.
+        env={**os.environ, **(env or {}), "DEBUGTRACE_RECORDING": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # own process group, so a timeout can kill all of it
+    )
+    assert proc.stdout is not None
+
+    def pump(stream: IO[bytes]) -> None:
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+            out.feed(chunk)
+            if echo is not None:
+                echo.write(chunk)
+                echo.flush()
+
+    reader = threading.Thread(target=pump, args=(proc.stdout,), daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    reader.join(timeout=10)
+    proc.stdout.close()
+    extra: dict[str, Any] = {"timed_out": True} if timed_out else {}
+    return CommandEvent.new(
+        display,
+        output=out.text(),
+        exit_code=proc.returncode,
+        cwd=str(Path(cwd).resolve()) if cwd is not None else os.getcwd(),
+        duration_s=round(time.monotonic() - start, 6),
+        **extra,
+    )
+
+
+class Recorder:
+    """Appends events to one stored trace; made by :meth:`Collector.record`, used with ``with``."""
+
+    def __init__(self, collector: Collector, trace: Trace, *, finalize: bool = False) -> None:
+        self.collector = collector
+        self._draft = trace
+        self._finalize = finalize
+        self._trace: Trace | None = None
+        self._snapshots: dict[Path, WorktreeSnapshots] = {}
+
+    @property
+    def trace_id(self) -> str:
+        """The id of the trace being recorded (available inside the ``with`` block)."""
+        if self._trace is None or self._trace.id is None:
+            raise RuntimeError("the recording has not started: use `with collector.record(...)`")
+        return self._trace.id
+
+    def __enter__(self) -> Recorder:
+        self._trace = self.collector.submit(self._draft)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None and self._finalize:
+            self.collector.finalize(self.trace_id)
+
+    def _add(self, event: Event) -> Any:
+        return self.collector.add_events(self.trace_id, [event])[0]
+
+    def reason(
+        self,
+        text: str,
+        type: str | None = None,
+        confidence: str | float | None = None,
+        **extra: Any,
+    ) -> ReasoningEvent:
+        """Record a thought (``type``: hypothesis, observation, plan, question, conclusion, ...).
+
+        Returns the stored event.
+        """
+        event: ReasoningEvent = self._add(ReasoningEvent.new(text, type, confidence, **extra))
+        return event
+
+    def run(
+        self,
+        cmd: str | Sequence[str],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandEvent:
+        """Run a command, record its combined output, exit code and duration; returns the event.
+
+        A string runs through the shell, as if typed (pipes and globs work); a list runs as argv,
+        without a shell. On timeout the whole process group is killed and ``details.timed_out``
+        is set. Output over ``max_output_bytes`` keeps its head and tail.
+        """
+        event = run_command(
+            cmd,
+            cwd=cwd,
+            timeout=timeout,
+            env=env,
+            max_output=self.collector.settings.limits.max_output_bytes,
+        )
+        stored: CommandEvent = self._add(event)
+        return stored
+
+    def edit(self, file: str, diff: str, **extra: Any) -> EditEvent:
+        """Record an edit to ``file`` given as a unified diff; returns the stored event."""
+        stored: EditEvent = self._add(EditEvent.new(file, diff, **extra))
+        return stored
+
+    def capture_diff(self, repo_path: str | os.PathLike[str] = ".") -> list[EditEvent]:
+        """Record the working tree's change since the last capture (first time: since the base
+        commit, or HEAD when the trace has none) as one edit event per file.
+
+        The user's git index, stash and HEAD are not touched. Returns the stored events (empty when
+        nothing changed).
+        """
+        from debugtrace.gitdiff import WorktreeSnapshots
+
+        key = Path(repo_path).resolve()
+        snaps = self._snapshots.get(key)
+        if snaps is None:
+            base = self._trace.base_commit if self._trace else None
+            snaps = self._snapshots[key] = WorktreeSnapshots(key, base)
+        diffs = snaps.capture()
+        if not diffs:
+            return []
+        events = [EditEvent.new(d.file, d.diff) for d in diffs]
+        stored = self.collector.add_events(self.trace_id, events)
+        return [e for e in stored if isinstance(e, EditEvent)]

@@ -1,0 +1,143 @@
+"""Plain-text views of traces for the terminal (``debugtrace show`` / ``list`` / ``finalize``)."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
+from debugtrace.results import Stage
+from debugtrace.storage import TracePage
+
+__all__ = ["StageProgress", "render_grades", "render_page", "render_result", "render_trace"]
+
+_PREVIEW_LINES = 8
+
+
+def _indent(text: str, full: bool, prefix: str = "      ") -> str:
+    lines = text.splitlines()
+    if not full and len(lines) > _PREVIEW_LINES:
+        cut = len(lines) - _PREVIEW_LINES
+        lines = [*lines[:_PREVIEW_LINES], f"... {cut} more lines (--full shows all)"]
+    return "".join(f"{prefix}{line}\n" for line in lines)
+
+
+def render_event(ev: Event, full: bool = False) -> str:
+    """One event as a timeline entry: number, time, kind, and its content."""
+    head = f"  #{ev.seq:<4} {ev.timestamp:%Y-%m-%d %H:%M:%S}  "
+    if isinstance(ev, ReasoningEvent):
+        d = ev.details
+        kind = d.reasoning_type or "reasoning"
+        conf = f" ({d.confidence} confidence)" if d.confidence is not None else ""
+        return f"{head}{kind}{conf}\n{_indent(d.text, full)}"
+    if isinstance(ev, CommandEvent):
+        c = ev.details
+        status = "" if c.exit_code is None else f"  [exit {c.exit_code}]"
+        took = "" if c.duration_s is None else f"  {c.duration_s:.2f}s"
+        return f"{head}$ {c.command}{status}{took}\n{_indent(c.output, full)}"
+    assert isinstance(ev, EditEvent)
+    diff = ev.details.diff
+    plus = sum(
+        1 for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+    )
+    minus = sum(
+        1 for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")
+    )
+    return f"{head}edit {ev.details.file} (+{plus} -{minus})\n{_indent(diff, full)}"
+
+
+def render_trace(trace: Trace, full: bool = False) -> str:
+    """The whole trace: header, events as a timeline, then finalize results if any."""
+    out = [
+        f"trace {trace.id}  [{trace.status}]\n",
+        f"  developer  {trace.developer_id}\n",
+        f"  repository {trace.repo_url}\n",
+        f"  base       {trace.base_commit or '(default branch head)'}"
+        + (f"  branch {trace.branch}" if trace.branch else "")
+        + "\n",
+        f"  created    {trace.created_at:%Y-%m-%d %H:%M:%S %Z}\n" if trace.created_at else "",
+        f"  bug        {trace.bug_description}\n",
+        f"\nevents ({len(trace.events)}):\n",
+    ]
+    out += [render_event(ev, full) for ev in trace.events]
+    if trace.result.stages:
+        out.append("\n" + render_result(trace))
+    return "".join(out)
+
+
+def render_result(trace: Trace) -> str:
+    """What finalize found: stages, validation and grades."""
+    r = trace.result
+    out = [f"finalize of {trace.id}:\n"]
+    for st in r.stages:
+        took = f" {st.duration_s:.2f}s" if st.duration_s is not None else ""
+        out.append(f"  {st.name:<10} {st.status:<8}{took}  {st.message}\n")
+    v = r.validation
+    if v is not None:
+        out.append(f"  fix validated: {'yes' if v.fix_validated else 'no'}\n")
+        for name in ("fail_to_pass", "pass_to_pass", "pass_to_fail", "fail_to_fail", "flaky"):
+            tests: list[str] = getattr(v, name)
+            if tests:
+                out.append(f"    {name} ({len(tests)}): {', '.join(tests[:10])}")
+                out.append(" ...\n" if len(tests) > 10 else "\n")
+    out.append(render_grades(trace, header=False))
+    return "".join(out)
+
+
+def render_grades(trace: Trace, header: bool = True) -> str:
+    """Each grade: score, grader and model, summary, rubric, strengths and weaknesses."""
+    out = [f"grades of {trace.id}:\n"] if header else []
+    for g in trace.result.grades:
+        model = f" ({g.model})" if g.model else ""
+        out.append(f"  grade {g.score}/5 by {g.grader}{model}: {g.summary}\n")
+        for name, item in g.rubric.items():
+            out.append(f"    {name:<20} {item.score}/5  {item.reason}\n")
+        for label, items in (("+", g.strengths), ("-", g.weaknesses), (">", g.recommendations)):
+            out += [f"    {label} {text}\n" for text in items]
+    return "".join(out)
+
+
+def render_page(page: TracePage) -> str:
+    """A listing, one trace a line, and how to get the next page."""
+    if not page.items:
+        return "no traces\n"
+    out = [
+        f"{s.id}  {s.created_at:%Y-%m-%d %H:%M}  {s.status:<10} {s.event_count:>5} events  "
+        f"{s.developer_id}  {' '.join(s.bug_description.split())[:60]}\n"
+        for s in page.items
+    ]
+    if page.next_cursor:
+        out.append(f"more: --cursor {page.next_cursor}\n")
+    return "".join(out)
+
+
+class StageProgress:
+    """Shows finalize's stages on a terminal: a spinner while one runs, a line when it ends.
+
+    Quiet when ``stream`` is not a terminal (logs and pipes get only the final report).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.enabled = stream.isatty()
+        self._status: Any = None
+        if self.enabled:
+            from rich.console import Console
+
+            self.console = Console(file=stream, highlight=False)
+
+    def __call__(self, stage: Stage) -> None:
+        if not self.enabled:
+            return
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if stage.status == "running":
+            self._status = self.console.status(f"{stage.name} ...")
+            self._status.start()
+            return
+        color = {"ok": "green", "failed": "red", "error": "red", "skipped": "yellow"}
+        took = f"{stage.duration_s:.1f}s" if stage.duration_s is not None else ""
+        self.console.print(
+            f"[{color.get(stage.status, 'white')}]{stage.status:<8}[/] {stage.name:<10} "
+            f"{took:>7}  {stage.message}",
+            markup=True,
+        )

@@ -1,0 +1,476 @@
+"""The finalize pipeline: workspace -> apply edits -> tests before/after -> grade -> store.
+
+Every stage records its status (ok / failed / error / skipped), start, duration, a one-line message
+and a bounded log on the trace, and the result is stored as each stage ends: a crash in a later
+stage never loses what the earlier ones found, and the trace itself is never lost.
+
+- ``failed`` means the work said no (unreachable repository, an edit that does not apply, tests
+  that cannot run); ``error`` means debugtrace or its sandbox broke; ``skipped`` says why.
+- Edits that do not apply are recorded with git's message; the tests still run on what applied.
+  When no edit applied there is nothing to validate, and the tests stage is skipped.
+- The "before" run is the base commit plus the trace's edits to test files (so a regression test
+  the developer wrote fails there, as in SWE-bench); the "after" run has every edit.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from debugtrace.errors import DebugtraceError
+from debugtrace.model import EditEvent, Trace, TraceStatus, utcnow
+from debugtrace.results import EditResult, Stage, StageName, TraceResult, Validation
+from debugtrace.textutil import head_tail
+
+if TYPE_CHECKING:
+    from debugtrace.collector import Collector
+    from debugtrace.sandbox import ProjectSpec, RunResult, Sandbox
+
+__all__ = ["FinalizeConflict", "FinalizeOptions", "finalize", "grader_names", "regrade"]
+
+LOG_BYTES = 16 * 1024
+JUNIT = ".debugtrace-junit.xml"
+_TEST_PATH = re.compile(
+    r"(^|/)(tests?|spec|__tests__)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$"
+)
+
+Progress = Callable[[Stage], None]
+
+
+class FinalizeConflict(DebugtraceError):
+    """Finalize is already running for this trace."""
+
+
+class StageFailed(Exception):
+    """The stage's work said no; the message says why (recorded as status ``failed``)."""
+
+
+class StageSkipped(Exception):
+    """The stage has nothing to do; the message says why (recorded as status ``skipped``)."""
+
+
+@dataclass(frozen=True)
+class FinalizeOptions:
+    """Knobs of one finalize run (defaults come from the settings)."""
+
+    repeat: int | None = None
+    """Test runs on each side; more than one marks tests whose outcome changes as flaky."""
+    per_edit: bool = False
+    """Also apply the edits one by one and record which edit turned each test green."""
+    test_command: str | None = None
+    """Override the detected test command (split like a shell command line)."""
+    force: bool = False
+    """Run even when the trace looks like it is being finalized already (after a crash)."""
+
+
+def is_test_path(path: str) -> bool:
+    """Whether an edited file is a test (its edits go into the "before" run too)."""
+    return bool(_TEST_PATH.search(path))
+
+
+def finalize(
+    collector: Collector,
+    trace_id: str,
+    options: FinalizeOptions | None = None,
+    progress: Progress | None = None,
+) -> Trace:
+    """Run every stage on the stored trace and store what each found; returns the updated trace.
+
+    Raises ``TraceNotFound`` for an unknown id and :class:`FinalizeConflict` when another finalize
+    of the same trace is running. Anything else that goes wrong is recorded on the trace.
+    """
+    storage = collector.storage
+    trace = storage.get(trace_id)
+    allowed: tuple[TraceStatus, ...] = ("open", "queued", "finalized")
+    if options and options.force:
+        allowed += ("finalizing",)
+    if not storage.set_status(trace_id, "finalizing", expect=allowed):
+        raise FinalizeConflict(
+            f"trace {trace_id} is already being finalized; wait for it (or use --force if a "
+            "previous run crashed)"
+        )
+    run = _Run(collector, trace, options or FinalizeOptions(), progress)
+    try:
+        run.execute()
+    finally:
+        run.cleanup()
+        run.result.finalized_at = utcnow()
+        storage.save_result(trace_id, run.result)
+        storage.set_status(trace_id, "finalized")
+    stored = storage.get(trace_id)
+    collector.plugins.trace_finalized(stored)
+    return stored
+
+
+class _Run:
+    """One finalize of one trace: the stages and what they share."""
+
+    def __init__(
+        self,
+        collector: Collector,
+        trace: Trace,
+        options: FinalizeOptions,
+        progress: Progress | None,
+    ) -> None:
+        self.collector = collector
+        self.settings = collector.settings
+        self.trace = trace
+        self.options = options
+        self.progress = progress
+        self.result = TraceResult()
+        self.workdir = self.settings.data_dir / "checkouts" / f"{trace.id}-{secrets.token_hex(4)}"
+        self.before: Path | None = None
+        self.after: Path | None = None
+        self.base_sha: str | None = None
+        self.applied: list[EditEvent] = []
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+
+    @contextmanager
+    def stage(self, name: StageName) -> Iterator[Stage]:
+        st = Stage(name=name, status="running", started_at=utcnow())
+        self.result.stages.append(st)
+        self._notify(st)
+        start = time.monotonic()
+        try:
+            yield st
+            st.status = "ok"
+        except StageSkipped as exc:
+            st.status, st.message = "skipped", str(exc)
+        except StageFailed as exc:
+            st.status, st.message = "failed", str(exc)
+        except Exception as exc:
+            st.status = "error"
+            st.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            st.log = head_tail(st.log + "\n" + traceback.format_exc(), LOG_BYTES)
+        finally:
+            st.duration_s = round(time.monotonic() - start, 3)
+            self.collector.storage.save_result(str(self.trace.id), self.result)
+            self._notify(st)
+
+    def _notify(self, st: Stage) -> None:
+        if self.progress is not None:
+            self.progress(st)
+
+    def ok_so_far(self, *names: StageName) -> bool:
+        done = {s.name: s.status for s in self.result.stages}
+        return all(done.get(n) == "ok" for n in names)
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        with self.stage("workspace") as st:
+            self.workspace(st)
+        with self.stage("apply") as st:
+            if not self.ok_so_far("workspace"):
+                raise StageSkipped("no checkout to apply the edits to")
+            self.apply(st)
+        with self.stage("tests") as st:
+            if self.after is None:
+                raise StageSkipped("no checkout to test")
+            if not self.applied:
+                raise StageSkipped("nothing to validate: no edit applied")
+            self.tests(st)
+        with self.stage("grade") as st:
+            self.grade(st, grader_names(self.collector))
+
+    def workspace(self, st: Stage) -> None:
+        from debugtrace.finalize.workspace import RepoError, Workspace
+
+        ws = Workspace(
+            self.settings.data_dir,
+            allow_local=self.settings.allow_local_repos,
+            timeout_s=self.settings.clone_timeout_s,
+            max_bytes=self.settings.max_repo_bytes,
+        )
+        try:
+            mirror, action = ws.update_mirror(self.trace.repo_url)
+            self.base_sha = ws.resolve(mirror, self.trace.base_commit, self.trace.created_at)
+            self.after = ws.checkout(
+                self.trace.repo_url, mirror, self.base_sha, self.workdir / "after"
+            )
+            self.before = ws.checkout(
+                self.trace.repo_url, mirror, self.base_sha, self.workdir / "before"
+            )
+        except RepoError as exc:
+            raise StageFailed(str(exc)) from None
+        how = self.trace.base_commit or "the default branch head at submission"
+        st.message = f"{action} {self.trace.repo_url}; checked out {self.base_sha[:12]} ({how})"
+
+    def apply(self, st: Stage) -> None:
+        from debugtrace.finalize.patching import apply_diff
+
+        assert self.after is not None and self.before is not None
+        edits = [e for e in self.trace.events if isinstance(e, EditEvent)]
+        if not edits:
+            raise StageSkipped("the trace has no edit events")
+        log = []
+        for ev in edits:
+            d = ev.details
+            out = apply_diff(self.after, d.file, d.diff)
+            self.result.edits.append(
+                EditResult(
+                    seq=ev.seq or 0,
+                    file=d.file,
+                    status=out.status,
+                    method=out.method,
+                    message=out.message[:2000],
+                )
+            )
+            log.append(f"#{ev.seq} {d.file}: {out.status} {out.method or ''} {out.message}".strip())
+            if out.status == "applied":
+                self.applied.append(ev)
+                if is_test_path(d.file):
+                    apply_diff(self.before, d.file, d.diff)
+        st.log = head_tail("\n".join(log), LOG_BYTES)
+        bad = [r for r in self.result.edits if r.status != "applied"]
+        st.message = f"{len(edits) - len(bad)} of {len(edits)} edits applied"
+        if bad:
+            first = bad[0]
+            raise StageFailed(
+                f"{st.message}; edit #{first.seq} ({first.file}) {first.status}: "
+                f"{first.message.splitlines()[0] if first.message else ''}"
+            )
+
+    def tests(self, st: Stage) -> None:
+        from debugtrace.sandbox import ResourceLimits
+
+        assert self.after is not None and self.before is not None
+        project = self.project(self.after)
+        sandbox, note = self.sandbox()
+        limits = ResourceLimits(timeout_s=self.settings.test_timeout_s)
+        repeat = self.options.repeat or self.settings.repeat
+        logs = [note, f"project: {project.kind}; command: {shlex.join(project.test_command)}"]
+        outcomes: dict[str, list[dict[str, str]]] = {"before": [], "after": []}
+        for side, tree in (("before", self.before), ("after", self.after)):
+            for i in range(repeat):
+                res, parsed, cmd = self.run_tests(sandbox, tree, project, limits)
+                count = "no report" if parsed is None else f"{len(parsed)} tests"
+                label = f"{side} run {i + 1}" if repeat > 1 else f"{side} run"
+                logs.append(
+                    f"--- {label}: {shlex.join(cmd)} -> exit {res.exit_code}"
+                    f"{' (timed out)' if res.timed_out else ''}, {count}, "
+                    f"{res.duration_s:.1f}s\n{head_tail(res.output, LOG_BYTES // 4)}"
+                )
+                if res.timed_out:
+                    st.log = head_tail("\n".join(logs), LOG_BYTES)
+                    raise StageFailed(
+                        f"the {side} test run timed out after {limits.timeout_s:.0f}s"
+                    )
+                if parsed is None:
+                    st.log = head_tail("\n".join(logs), LOG_BYTES)
+                    last = res.output.strip().splitlines()[-1:] or ["(no output)"]
+                    raise StageFailed(
+                        f"the {side} test run produced no test report (exit {res.exit_code}): "
+                        f"{last[0][:300]}"
+                    )
+                outcomes[side].append(parsed)
+        st.log = head_tail("\n".join(logs), LOG_BYTES)
+        flaky = _flaky(outcomes["before"]) | _flaky(outcomes["after"])
+        from debugtrace.finalize.testresults import classify
+
+        v = classify(outcomes["before"][-1], outcomes["after"][-1], flaky)
+        v.base_sha = self.base_sha
+        v.test_command = list(project.test_command)
+        self.result.validation = v
+        if self.options.per_edit:
+            self.per_edit(sandbox, project, limits, v)
+        if not outcomes["after"][-1]:
+            raise StageFailed("the test run reported no tests")
+        st.message = _summary(v)
+
+    def per_edit(
+        self, sandbox: Sandbox, project: ProjectSpec, limits: object, v: Validation
+    ) -> None:
+        """Apply the edits one at a time on a fresh checkout; note which made each test pass."""
+        from debugtrace.finalize.patching import apply_diff
+        from debugtrace.finalize.workspace import Workspace
+        from debugtrace.sandbox import ResourceLimits
+
+        assert isinstance(limits, ResourceLimits) and self.base_sha
+        ws = Workspace(self.settings.data_dir, allow_local=self.settings.allow_local_repos)
+        mirror = ws.mirror_path(self.trace.repo_url)
+        tree = ws.checkout(self.trace.repo_url, mirror, self.base_sha, self.workdir / "per-edit")
+        pending = set(v.fail_to_pass)
+        green: dict[str, int] = {}
+        for ev in self.applied:
+            apply_diff(tree, ev.details.file, ev.details.diff)
+            _, parsed, _ = self.run_tests(sandbox, tree, project, limits)
+            for test in sorted(pending):
+                if parsed and parsed.get(test) == "passed":
+                    green[test] = ev.seq or 0
+                    pending.discard(test)
+        v.turned_green_by = green
+
+    def grade(self, st: Stage, names: list[str]) -> None:
+        """Grade with each named grader; grades that worked are kept even if another failed."""
+        from debugtrace.grading import GradeError
+
+        failures = []
+        fresh = []
+        for name in names:
+            try:
+                grader = self.collector.plugins.create("grader", name)
+                try:
+                    fresh.append(grader.grade(self.trace, self.result.validation))
+                finally:
+                    grader.close()
+            except GradeError as exc:
+                failures.append(f"{name}: {exc}")
+            except DebugtraceError as exc:  # unknown or uninstalled grader
+                failures.append(f"{name}: {exc}")
+        replaced = {g.grader for g in fresh}
+        self.result.grades = [g for g in self.result.grades if g.grader not in replaced] + fresh
+        st.message = ", ".join(f"{g.grader} {g.score}/5" for g in fresh) or "no grade"
+        if failures:
+            raise StageFailed("; ".join([*([st.message] if fresh else []), *failures]))
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def project(self, tree: Path) -> ProjectSpec:
+        from debugtrace.sandbox import ProjectSpec
+
+        override = self.options.test_command or self.settings.test_command
+        meta = self.trace.metadata.get("test_command")
+        override = override or (meta if isinstance(meta, str) else None)
+        if override:
+            argv = tuple(shlex.split(override))
+            return ProjectSpec(
+                kind="custom",
+                test_command=argv,
+                report_format="junit" if any("{junit}" in a for a in argv) else None,
+            )
+        spec: ProjectSpec | None = self.collector.plugins.detect_project(tree)
+        if spec is None:
+            raise StageFailed(
+                "cannot tell how to run this project's tests; set DEBUGTRACE_TEST_COMMAND or the "
+                "trace's metadata.test_command"
+            )
+        return spec
+
+    def sandbox(self) -> tuple[Sandbox, str]:
+        name = self.settings.sandbox
+        plugins = self.collector.plugins
+        if name != "auto":
+            sb: Sandbox = plugins.create("sandbox", name)
+            reason = sb.unavailable()
+            if reason:
+                raise StageFailed(f"sandbox {name!r} cannot run: {reason}")
+            return sb, f"sandbox: {name}"
+        if "docker" in plugins.backends("sandbox"):
+            try:
+                sb = plugins.create("sandbox", "docker")
+                reason = sb.unavailable()
+            except Exception as exc:
+                reason = str(exc)
+            if not reason:
+                return sb, "sandbox: docker (auto)"
+        else:
+            reason = "the docker sandbox is not installed"
+        return plugins.create(
+            "sandbox", "local"
+        ), f"sandbox: local (auto; docker unusable: {reason})"
+
+    def run_tests(
+        self, sandbox: Sandbox, tree: Path, project: ProjectSpec, limits: object
+    ) -> tuple[RunResult, dict[str, str] | None, list[str]]:
+        from debugtrace.sandbox import ResourceLimits
+
+        assert isinstance(limits, ResourceLimits)
+        handle = sandbox.prepare(tree, project)
+        try:
+            cmd = _expand(project.test_command, sandbox.python)
+            res = sandbox.run(handle, cmd, limits, fetch=[JUNIT])
+            fmt = project.report_format
+            if project.fallback_command and "No module named pytest" in res.output:
+                cmd = _expand(project.fallback_command, sandbox.python)
+                res = sandbox.run(handle, cmd, limits, fetch=[JUNIT])
+                fmt = project.fallback_format
+            return res, _parse(fmt, res, tree, cmd), cmd
+        finally:
+            sandbox.close(handle)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def grader_names(collector: Collector) -> list[str]:
+    """The graders to run: ``DEBUGTRACE_GRADER`` (comma-separated), else ``openai`` when an API
+    key is set and the SDK is installed, else ``heuristic``."""
+    import os
+
+    names = collector.settings.names(collector.settings.grader)
+    if names:
+        return names
+    info = collector.plugins.backends("grader").get("openai")
+    if os.environ.get("OPENAI_API_KEY") and info is not None and not info.missing():
+        return ["openai"]
+    return ["heuristic"]
+
+
+def regrade(collector: Collector, trace_id: str, names: list[str] | None = None) -> Trace:
+    """Grade a stored trace again with its stored test verdict (the tests are not re-run).
+
+    Replaces the grades of the graders that ran and the ``grade`` stage; returns the trace.
+    """
+    storage = collector.storage
+    trace = storage.get(trace_id)
+    run = _Run(collector, trace, FinalizeOptions(), None)
+    run.result = trace.result.model_copy(deep=True)
+    run.result.stages = [s for s in run.result.stages if s.name != "grade"]
+    with run.stage("grade") as st:
+        run.grade(st, names or grader_names(collector))
+    return storage.get(trace_id)
+
+
+def _expand(argv: tuple[str, ...], python: str) -> list[str]:
+    return [a.replace("{python}", python).replace("{junit}", JUNIT) for a in argv]
+
+
+def _parse(fmt: str | None, res: RunResult, tree: Path, cmd: list[str]) -> dict[str, str] | None:
+    """Per-test outcomes; None when the runner should have reported tests and did not."""
+    from debugtrace.finalize import testresults as tr
+
+    if res.exit_code is None:
+        return None
+    try:
+        if fmt == "junit":
+            return tr.parse_junit(res.files[JUNIT], tree) if JUNIT in res.files else None
+        parsed = None
+        if fmt == "unittest":
+            parsed = tr.parse_unittest(res.output, tree)
+        elif fmt == "libtest":
+            parsed = tr.parse_libtest(res.output)
+        elif fmt == "go-json":
+            parsed = tr.parse_go_json(res.output)
+        if parsed:
+            return parsed
+    except ValueError:
+        return None
+    # No per-test report: the whole run is one test, passed when it exits 0.
+    return {shlex.join(cmd): "passed" if res.exit_code == 0 else "failed"}
+
+
+def _flaky(runs: list[dict[str, str]]) -> set[str]:
+    if len(runs) < 2:
+        return set()
+    tests = set().union(*runs)
+    return {t for t in tests if len({r.get(t) for r in runs}) > 1}
+
+
+def _summary(v: Validation) -> str:
+    verdict = "fix validated" if v.fix_validated else "fix not validated"
+    return (
+        f"{verdict}: {len(v.fail_to_pass)} fail_to_pass, {len(v.pass_to_pass)} pass_to_pass, "
+        f"{len(v.pass_to_fail)} pass_to_fail, {len(v.fail_to_fail)} fail_to_fail"
+        + (f", {len(v.flaky)} flaky" if v.flaky else "")
+    )

@@ -1,0 +1,146 @@
+"""Size limits on untrusted input, checked once per request after the model has parsed it.
+
+Limits are ingest policy (configurable per deployment), not model invariants: stored traces are
+read back whatever the limits are today. One pass over the parsed objects checks every field, so
+the cost is a few ``len()`` calls per event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from debugtrace.config import Limits
+from debugtrace.errors import ErrorDetail
+from debugtrace.model import CommandDetails, EditDetails, Event, ReasoningDetails, Trace
+
+__all__ = ["check_events", "check_trace"]
+
+Loc = tuple[str | int, ...]
+
+
+def _size(value: str, limit: int) -> int:
+    """UTF-8 size of ``value`` if it may exceed ``limit``, else 0 (no encoding needed)."""
+    # A str of n code points is at most 4n bytes: encode only when the limit is in reach.
+    if len(value) * 4 <= limit:
+        return 0
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
+def _field(loc: Loc, value: str | None, limit: int, setting: str) -> Iterable[ErrorDetail]:
+    if value is not None and (size := _size(value, limit)) > limit:
+        yield ErrorDetail(
+            loc, f"{size} bytes is over the limit of {limit} bytes (DEBUGTRACE_{setting.upper()})"
+        )
+
+
+def check_events(
+    events: Sequence[Event],
+    limits: Limits,
+    prefix: Loc = (),
+    strings: list[str] | None = None,
+    extras: list[int] | None = None,
+) -> list[ErrorDetail]:
+    """Every field of every event over its limit; empty when all fit.
+
+    With ``strings``, also appends every string field to it, in the slot order of
+    ``debugtrace.ingest.redact.redact_events``, and to ``extras`` the index of each event whose
+    details have extra keys: the redactor then needs no second pass over the batch (the ingest hot
+    path)."""
+    gather = strings.extend if strings is not None else None
+    errors: list[ErrorDetail] = []
+    # Code-point counts against the limits / 4 (a code point is at most 4 bytes).
+    short, out, diff, text = (
+        limits.max_field_bytes // 4,
+        limits.max_output_bytes // 4,
+        limits.max_diff_bytes // 4,
+        limits.max_text_bytes // 4,
+    )
+    # Fast path: one cheap length test per event on the code-point counts (a code point is at most
+    # 4 bytes); only an event that might be over a limit gets the field-by-field check below.
+    for i, ev in enumerate(events):
+        d = ev.details
+        if isinstance(d, CommandDetails):
+            suspect = (
+                len(d.output) > out
+                or len(d.command) > short
+                or (d.cwd is not None and len(d.cwd) > short)
+            )
+            if gather:
+                gather((d.command, d.output, d.cwd or ""))
+        elif isinstance(d, EditDetails):
+            suspect = len(d.diff) > diff or len(d.file) > short
+            if gather:
+                gather((d.file, d.diff))
+        else:
+            assert isinstance(d, ReasoningDetails)
+            suspect = len(d.text) > text or (
+                d.reasoning_type is not None and len(d.reasoning_type) > short
+            )
+            if gather:
+                gather((d.text, d.reasoning_type or ""))
+        if suspect:
+            errors += _check_details((*prefix, i, "details"), d, limits)
+        extra = d.__pydantic_extra__
+        if extra:
+            if extras is not None:
+                extras.append(i)
+            size = len(json.dumps(extra, ensure_ascii=False, default=str).encode())
+            if size > limits.max_details_bytes:
+                errors.append(
+                    ErrorDetail(
+                        (*prefix, i, "details"),
+                        f"extra keys in details take {size} bytes, over the limit of "
+                        f"{limits.max_details_bytes} bytes (DEBUGTRACE_MAX_DETAILS_BYTES)",
+                    )
+                )
+    return errors
+
+
+def _check_details(loc: Loc, d: object, limits: Limits) -> list[ErrorDetail]:
+    fields: list[tuple[str, str | None, int, str]]
+    short = limits.max_field_bytes
+    if isinstance(d, CommandDetails):
+        fields = [
+            ("command", d.command, short, "max_field_bytes"),
+            ("output", d.output, limits.max_output_bytes, "max_output_bytes"),
+            ("cwd", d.cwd, short, "max_field_bytes"),
+        ]
+    elif isinstance(d, EditDetails):
+        fields = [
+            ("file", d.file, short, "max_field_bytes"),
+            ("diff", d.diff, limits.max_diff_bytes, "max_diff_bytes"),
+        ]
+    else:
+        assert isinstance(d, ReasoningDetails)
+        fields = [
+            ("text", d.text, limits.max_text_bytes, "max_text_bytes"),
+            ("reasoning_type", d.reasoning_type, short, "max_field_bytes"),
+        ]
+    return [
+        err
+        for name, value, limit, setting in fields
+        for err in _field((*loc, name), value, limit, setting)
+    ]
+
+
+def check_trace(trace: Trace, limits: Limits) -> list[ErrorDetail]:
+    """Every trace-level field and event over its limit; empty when all fit."""
+    short = limits.max_field_bytes
+    errors: list[ErrorDetail] = []
+    for name in ("id", "developer_id", "repo_url", "base_commit", "branch"):
+        errors += _field((name,), getattr(trace, name), short, "max_field_bytes")
+    errors += _field(
+        ("bug_description",), trace.bug_description, limits.max_text_bytes, "max_text_bytes"
+    )
+    if trace.metadata:
+        size = len(json.dumps(trace.metadata, ensure_ascii=False, default=str).encode())
+        if size > limits.max_details_bytes:
+            errors.append(
+                ErrorDetail(
+                    ("metadata",),
+                    f"{size} bytes is over the limit of {limits.max_details_bytes} bytes "
+                    "(DEBUGTRACE_MAX_DETAILS_BYTES)",
+                )
+            )
+    return errors + check_events(trace.events, limits, ("events",))

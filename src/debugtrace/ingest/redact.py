@@ -1,0 +1,725 @@
+"""Secret redaction at ingestion: nothing secret reaches storage, logs or a grader prompt.
+
+Every string of a trace (command lines, outputs, diffs, reasoning, ``details``, the bug
+description, metadata) goes through :meth:`Redactor.redact`, which replaces each secret with a
+typed placeholder, ``[REDACTED:aws-secret-key]``, and counts what it replaced by kind (never the
+value); the counts go on the event as ``details.redacted``.
+
+Speed matters (this is the ingest hot path), so detection is layered:
+
+1. one case-insensitive regex pass over the whole string looks for anything suspect: a known
+   token prefix, a secret-looking name, credentials in a URL, a long token. Most text has none
+   and costs one ``search``;
+2. only then do the precise patterns run (cloud keys, GitHub/GitLab/Slack/OpenAI/... tokens,
+   private key blocks, ``user:password@`` in URLs, ``SECRET_NAME=value`` assignments, JWTs, long
+   high-entropy strings that are not hashes, UUIDs or base64 images), plus the configured extra
+   patterns and the ``redact`` hook of plugins;
+3. and only lines that still look suspect afterwards (a secret-looking name with a value, an
+   unexplained long token) go to `detect-secrets`, whose many vendor detectors run at ~150 µs a
+   line.
+
+Diffs stay applicable: a secret on a context or removed line is redacted like any other, and the
+apply stage matches that line against the checkout with the placeholder as a wildcard
+(:func:`restore_context`); a secret on an added line stays redacted in the applied result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from debugtrace.model import Event, Trace
+
+__all__ = [
+    "PLACEHOLDER",
+    "Finding",
+    "Redactor",
+    "redact_events",
+    "redact_trace",
+    "restore_context",
+]
+
+PLACEHOLDER = "[REDACTED:{kind}]"
+_PLACEHOLDER_RE = re.compile(r"\[REDACTED:[a-z0-9-]+\]")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """A secret found in a string: where it is and what kind it is."""
+
+    start: int
+    end: int
+    kind: str
+
+
+# -- 1. the suspect pass ------------------------------------------------------------------------
+
+# Every token-shaped secret is a run of 20+ token characters; every named one has a secret-looking
+# name nearby; URL passwords need "://"; private keys "-----BEGIN". These checks are C-speed
+# substring searches and one regex, run over a whole batch of strings at once.
+KEYWORDS = ("key", "secret", "passw", "pwd", "token", "credential", "bearer", "authoriz")
+_RUN = re.compile(r"[A-Za-z0-9+/_\-]{20}")
+_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9][A-Za-z0-9+/_\-]{18,}[A-Za-z0-9]={0,2}(?![A-Za-z0-9+/=_\-])"
+)
+# Literal prefixes of the token formats that have a precise pattern below.
+_LITERAL_PREFIXES = (
+    "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",
+    "gldt-", "glrt-", "glptt-", "glcbt-", "xox", "hooks.slack.com", "sk-", "sk_", "rk_", "AIza",
+    "npm_", "pypi-", "hf_", "eyJ", "SG.",
+)  # fmt: skip
+
+
+_T = r"[A-Za-z0-9+/=_\-]"
+_BLOB_PATTERN = (
+    r"(?i:key|secret|passw|pwd|token|credential|bearer|authoriz)|://|-----BEGIN| -u|--user"
+    r"|A[KS]IA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt)-|xox[abposre]-|sk-|[rs]k_live|AIza|eyJ"
+    r"|npm_|pypi-|hf_|SG\."
+    # Every run of 33+ token characters with a digit in it (16+ on one side of the digit): an
+    # unnamed secret is only called one from 32 characters on, and shorter token formats have
+    # their prefix above.
+    rf"|{_T}{{16,}}[0-9]{_T}*|{_T}*[0-9]{_T}{{16,}}"
+)
+
+
+def _compile_blob() -> Any:
+    # RE2 scans this alternation as one DFA, ~1 GB/s; Python's backtracking engine tries every
+    # branch at every position and is ~100x slower on it (kept only as a fallback). On bytes:
+    # the binding re-encodes a str at every call, which makes repeated searches quadratic.
+    try:
+        import re2  # type: ignore[import-untyped]
+
+        return re2.compile(_BLOB_PATTERN.encode())
+    except ImportError:  # pragma: no cover - google-re2 is a dependency
+        return re.compile(_BLOB_PATTERN.encode())
+
+
+_BLOB = _compile_blob()
+
+
+def _suspect(text: str) -> tuple[bool, bool, bool, bool]:
+    """Which families could be in ``text``: (named, url, private key, long token)."""
+    lower = text.lower()
+    return (
+        any(k in lower for k in KEYWORDS) or " -u" in text or "--user" in text,
+        "://" in text and "@" in text,
+        "-----BEGIN" in text,
+        _RUN.search(text) is not None,
+    )
+
+
+# -- 2. precise patterns: (kind, regex, group holding the secret) --------------------------------
+
+# A secret-looking name: anchored on the keyword, then the rest of the identifier. Every
+# repetition in these patterns is bounded (and possessive where it can be) so that no input, however
+# hostile, makes them go quadratic: each match attempt looks at a bounded window.
+_NAME = (
+    r"(?:secret|passw(?:or)?d|pwd|token|api[_-]?key|access[_-]?key|private[_-]?key"
+    r"|credentials?|auth[_-]?key)[A-Za-z0-9_.\-]{0,40}+"
+)
+Pattern = tuple[str, "re.Pattern[str]", int]
+
+_TOKEN_PATTERNS: list[Pattern] = [
+    ("aws-access-key-id", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), 0),
+    ("github-token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_\w{82})\b"), 0),
+    ("gitlab-token", re.compile(r"\bgl(?:pat|dt|rt|ptt|cbt)-[A-Za-z0-9_\-]{20,512}"), 0),
+    ("slack-token", re.compile(r"\bxox[abposre]-[A-Za-z0-9\-]{10,512}"), 0),
+    ("slack-webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,512}"), 0),
+    ("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{20,512}"), 0),
+    ("openai-key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_\-]{20,512}"), 0),
+    ("openai-key", re.compile(r"\bsk-[A-Za-z0-9]{20,512}T3BlbkFJ[A-Za-z0-9]{20,512}"), 0),
+    ("openai-key", re.compile(r"\bsk-[A-Za-z0-9]{48}\b"), 0),
+    ("stripe-key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{20,512}"), 0),
+    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), 0),
+    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), 0),
+    ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,512}"), 0),
+    ("pypi-token", re.compile(r"\bpypi-AgE[A-Za-z0-9_\-]{50,512}"), 0),
+    ("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"), 0),
+    (
+        "jwt",
+        re.compile(
+            r"\beyJ[A-Za-z0-9_\-]{10,512}\.eyJ[A-Za-z0-9_\-]{10,512}\.[A-Za-z0-9_\-]{10,512}"
+        ),
+        0,
+    ),
+]
+_NAMED_PATTERNS: list[Pattern] = [
+    (
+        "aws-secret-key",
+        re.compile(
+            r"(?i:aws)[A-Za-z0-9_.\-]{0,30}?(?i:secret|key)[A-Za-z0-9_.\-\"']{0,30}?\s*[:=]>?\s*"
+            r"[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
+        ),
+        1,
+    ),
+    ("bearer-token", re.compile(r"(?i:\bbearer)\s+([A-Za-z0-9_\-.=+/]{16,512})"), 1),
+    # Authorization: Basic ..., Authorization: token ... (GitHub's classic 40-hex tokens too)
+    (
+        "authorization-header",
+        re.compile(r"(?i:authorization)[\"']?\s*[:=]\s*[\"']?(?i:basic|token)\s+([^\s\"']{8,512})"),
+        1,
+    ),
+    # curl -u user:password, --user=user:password
+    (
+        "basic-auth",
+        re.compile(r"(?:\s-u\s*|--user[\s=])[\"']?[^\s:\"']{1,256}+:([^\s\"']{4,512})"),
+        1,
+    ),
+    # --password VALUE, --api-key=VALUE on a command line
+    (
+        "secret-flag",
+        re.compile(
+            r"(?<![\w-])--?(?:[A-Za-z0-9]{1,20}-){0,4}(?i:passw(?:or)?d|secret|token|api-?key)[ =]"
+            r"[\"']?([^\s\"']{4,512})"
+        ),
+        1,
+    ),
+    # NAME=value, NAME: value, "name": "value", name = 'value' for secret-looking names.
+    (
+        "secret-assignment",
+        re.compile(
+            r"(?i:" + _NAME + r")[\"']?\s*(?::=|=>|[:=])\s*[\"']?([^\s\"',;}{)(<>\[\]]{6,512})"
+        ),
+        1,
+    ),
+]
+# user:password@host in any URL (the user name stays).
+_URL_PATTERN: Pattern = (
+    "url-password",
+    re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,32}+://[^\s/:@]{0,256}+:([^\s/]{1,256})@"),
+    1,
+)
+# Private key blocks are found by hand, BEGIN then the next END: linear however many BEGINs
+# there are (a lazy DOTALL regex rescans the rest of the text from each one).
+_PEM_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
+_KEY_LINE = re.compile(r"[+\- ]?[A-Za-z0-9+/=]{16,}\r?\n?")
+
+
+def _private_keys(text: str) -> list[Finding]:
+    out = []
+    pos = 0
+    while (begin := _PEM_BEGIN.search(text, pos)) is not None:
+        end = _PEM_END.search(text, begin.end())
+        if end is None:
+            # Cut off (a bounded output keeps head and tail): the body lines that follow.
+            stop = begin.end() + 1
+            while (line := _KEY_LINE.match(text, stop)) is not None and line.end() > stop:
+                stop = line.end()
+            out.append(Finding(begin.start(), min(stop, len(text)), "private-key"))
+            break
+        out.append(Finding(begin.start(), end.end(), "private-key"))
+        pos = end.end()
+    return out
+
+
+# Values of a secret-looking name that are not secrets: references, placeholders, masks.
+_NOT_A_VALUE = re.compile(
+    r"^(?:\$\{?\w+\}?|%\(?\w+\)?s?|\{\{.*\}\}|<[^>]*>?|\*+|x{4,}|\.{3,}|REDACTED.*|\[REDACTED.*"
+    r"|(?i:true|false|none|null|undefined|changeme|password|secret|example|required|optional"
+    r"|string|str|bytes|int|bool|dict|list|os\.environ.*|getenv.*)"
+    # a reference to another name (settings.SECRET_KEY, self.token, config["x"]), not a value
+    r"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(.*)?|[A-Za-z_]\w*\[.*|[A-Z][A-Z0-9_]*)$"
+)
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_DIGIT = re.compile(r"[0-9]")
+_UPPER = re.compile(r"[A-Z]")
+_LOWER = re.compile(r"[a-z]")
+_HEX_B = re.compile(rb"^[0-9a-fA-F]+$")
+_UUIDISH_B = re.compile(rb"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_UUIDISH = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_HASH_PREFIX = re.compile(r"(?:sha\d{1,3}[-:=]|md5[-:=]|base64,|integrity[\"':= ]+)$", re.I)
+_HASH_TOKEN = ("sha1-", "sha256-", "sha384-", "sha512-", "md5-")
+ENTROPY_MIN_LENGTH = 32
+"""Unnamed tokens shorter than this are never called secrets on entropy alone."""
+ENTROPY_BITS = 4.3
+"""Shannon entropy (bits per character) from which a long mixed token counts as a secret."""
+MAX_ENTROPY_TOKEN = 200
+"""Longer tokens are data (base64 images, blobs), not credentials."""
+
+
+def entropy(token: str) -> float:
+    """Shannon entropy of ``token`` in bits per character."""
+    n = len(token)
+    return -sum(c / n * math.log2(c / n) for c in Counter(token).values())
+
+
+def _mixed(token: str) -> bool:
+    # Cheap C-level tests first: most long tokens are words, identifiers, paths or hex hashes.
+    if token.isalpha() or _HEX.match(token) or token.count("/") > 2:
+        return False
+    return bool(_DIGIT.search(token) and _UPPER.search(token) and _LOWER.search(token))
+
+
+def _high_entropy(text: str, token: str, start: int) -> bool:
+    if not ENTROPY_MIN_LENGTH <= len(token) <= MAX_ENTROPY_TOKEN or not _mixed(token):
+        return False
+    if token.startswith(_HASH_TOKEN) or _UUIDISH.search(token):
+        return False  # sha512-... (npm integrity), UUIDs
+    if _HASH_PREFIX.search(text[max(0, start - 16) : start]):
+        return False  # sha256:..., sha512-... integrity, data:...;base64,...
+    return entropy(token) >= ENTROPY_BITS
+
+
+# -- 3. detect-secrets, on what still looks suspect --------------------------------------------
+
+_DS_LOCK = threading.Lock()
+_DS_NAMED = re.compile(r"(?i:" + _NAME + r")\s*[\"']?\s*(?::=|=>|[:=])")
+DS_ENTROPY_BITS = 3.5
+"""A line goes to detect-secrets when it has an unexplained mixed token at least this random."""
+
+
+def _ds_line(line: str, named: bool) -> bool:
+    if named and _DS_NAMED.search(line):
+        return True
+    return any(
+        _mixed(m.group()) and entropy(m.group()) >= DS_ENTROPY_BITS
+        for m in _TOKEN.finditer(line)
+        if "[REDACTED:" not in m.group()
+    )
+
+
+def _detect_secrets(lines: list[str]) -> list[tuple[int, str, str]]:
+    """(line index, kind, value) for each finding of detect-secrets' plugins and filters."""
+    try:
+        from detect_secrets.core.scan import _process_line_based_plugins
+        from detect_secrets.settings import default_settings
+    except ImportError:  # pragma: no cover - a core dependency; tolerate a broken install
+        return []
+    out = []
+    with _DS_LOCK, default_settings():
+        for secret in _process_line_based_plugins(list(enumerate(lines, 1)), filename="t.txt"):
+            if secret.secret_value:
+                kind = re.sub(r"[^a-z0-9]+", "-", secret.type.lower()).strip("-")
+                out.append((secret.line_number - 1, kind, secret.secret_value))
+    return out
+
+
+# -- the redactor -------------------------------------------------------------------------------
+
+
+class Redactor:
+    """Finds and replaces secrets; one per Collector (patterns compiled once).
+
+    ``extra`` maps kind names to regexes (the whole match, or group 1 when there is one, is the
+    secret; they run on every string); ``hook`` is called with each suspect string and returns
+    more findings (plugins' ``redact`` hook); ``detect_secrets=False`` skips the third layer.
+    """
+
+    def __init__(
+        self,
+        extra: Mapping[str, str] | None = None,
+        hook: Callable[[str], Iterable[Finding]] | None = None,
+        *,
+        detect_secrets: bool = True,
+    ) -> None:
+        self.extra: list[Pattern] = []
+        for kind, regex in (extra or {}).items():
+            compiled = re.compile(regex)
+            self.extra.append((kind, compiled, 1 if compiled.groups else 0))
+        self.hook = hook
+        self.use_detect_secrets = detect_secrets
+
+    def suspects(self, texts: Sequence[str]) -> list[int]:
+        """The indexes of the strings that may hold a secret (the others certainly hold none),
+        found with one RE2 pass over all of them joined: the ingest path calls this per batch."""
+        if self.extra or self.hook:
+            return list(range(len(texts)))
+        blob = "\x00".join(texts)
+        data = blob.encode("utf-8", "surrogatepass")
+        m = _BLOB.search(data)
+        if m is None:
+            return []
+        sizes = (
+            (len(t) + 1 for t in texts)
+            if len(data) == len(blob)  # ASCII: byte offsets are character offsets
+            else (len(t.encode("utf-8", "surrogatepass")) + 1 for t in texts)
+        )
+        ends = list(accumulate(sizes))
+        picked = []
+        while m is not None:
+            k = bisect_right(ends, m.start())
+            hit = m.group()
+            if len(hit) >= 17 and (_HEX_B.match(hit) or _UUIDISH_B.fullmatch(hit)):
+                m = _BLOB.search(data, m.end())  # a commit or content hash, a UUID: go on
+                continue
+            picked.append(k)
+            # One hit is enough for a string: go on from the next one (bounded work per string).
+            m = _BLOB.search(data, ends[k]) if k + 1 < len(texts) else None
+        return picked
+
+    def suspect(self, text: str) -> bool:
+        """Whether ``text`` may hold a secret (False means it certainly holds none)."""
+        return bool(self.suspects([text]))
+
+    def find(self, text: str) -> list[Finding]:
+        """Every secret in ``text``, non-overlapping, in order."""
+        named, url, pem, long_run = _suspect(text)
+        patterns: list[Pattern] = list(self.extra)
+        if named:
+            patterns += _NAMED_PATTERNS
+        if url:
+            patterns.append(_URL_PATTERN)
+        found: list[Finding] = _private_keys(text) if pem else []
+        tokens = list(_TOKEN.finditer(text)) if long_run else []
+        if long_run and any(p in text for p in _LITERAL_PREFIXES):
+            patterns += _TOKEN_PATTERNS
+        for kind, regex, group in patterns:
+            for m in regex.finditer(text):
+                value = m.group(group)
+                if value is None:
+                    continue
+                if kind == "secret-assignment" and (
+                    _NOT_A_VALUE.match(value) or "[REDACTED:" in value
+                ):
+                    continue
+                found.append(Finding(m.start(group), m.end(group), kind))
+        for m in tokens:
+            if _high_entropy(text, m.group(), m.start()):
+                found.append(Finding(m.start(), m.end(), "high-entropy"))
+        if self.hook is not None:
+            found.extend(self.hook(text))
+        found = _merge(_outside_placeholders(text, found))
+        if self.use_detect_secrets and (named or long_run):
+            more = self._detect_secrets(text, found, named)
+            found = _merge(found + _outside_placeholders(text, more))
+        return found
+
+    def _detect_secrets(self, text: str, known: list[Finding], named: bool) -> list[Finding]:
+        # Only lines that still look suspect once the known findings are masked.
+        masked = _mask(text, known)
+        if len(masked) != len(text):
+            # Offsets below must be the original text's: mask with same-length filler instead.
+            masked = _mask(text, known, keep_length=True)
+        lines = masked.split("\n")
+        offsets = [0]
+        for line in lines[:-1]:
+            offsets.append(offsets[-1] + len(line) + 1)
+        picked = [i for i, line in enumerate(lines) if _ds_line(line, named)]
+        if not picked:
+            return []
+        extra = []
+        for idx, kind, value in _detect_secrets([lines[i] for i in picked]):
+            line_no = picked[idx]
+            line = lines[line_no]
+            if len(value) < 6 or _NOT_A_VALUE.match(value) or "\x00" in value:
+                continue
+            if value.startswith(_HASH_TOKEN) or _HEX.match(value) or _UUIDISH.search(value):
+                continue  # content hashes (commit ids, npm integrity) and UUIDs in quotes
+            at = line.find(value)
+            while at >= 0:
+                base = offsets[line_no] + at
+                extra.append(Finding(base, base + len(value), kind))
+                at = line.find(value, at + len(value))
+        return extra
+
+    def redact(self, text: str, *, checked: bool = False) -> tuple[str, Counter[str]]:
+        """``text`` with each secret replaced by its placeholder, and the count per kind
+        (``checked``: :meth:`suspects` already picked it)."""
+        if not checked and not self.suspect(text):
+            return text, _NONE
+        found = self.find(text)
+        if not found:
+            return text, _NONE
+        return _mask(text, found), Counter(f.kind for f in found)
+
+    def redact_value(self, value: Any, counts: Counter[str]) -> Any:
+        """Redact every string inside ``value`` (dicts, lists, nested), adding to ``counts``;
+        returns the redacted value (the same object when nothing was found).
+
+        Structure counts as context: a dict's key names its value (``{"DB_PASSWORD": "..."}`` is
+        read as ``DB_PASSWORD=...``), keys are redacted too, and in a list of strings a value
+        after a secret-looking flag (``["--password", "..."]``) is a secret."""
+        if isinstance(value, str):
+            new, found = self.redact(value)
+            if found:
+                counts.update(found)
+            return new
+        if isinstance(value, dict):
+            changed = {}
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    changed[k] = self.redact_value(v, counts)
+                elif isinstance(v, str):
+                    changed[self.redact_value(k, counts)] = self._named(k, v, counts)
+                else:
+                    changed[self.redact_value(k, counts)] = self.redact_value(v, counts)
+            same = len(changed) == len(value) and all(
+                k in changed and changed[k] is value[k] for k in value
+            )
+            return value if same else changed
+        if isinstance(value, list):
+            items = []
+            flag = False
+            for v in value:
+                if flag and isinstance(v, str) and v:
+                    items.append(PLACEHOLDER.format(kind="secret-flag"))
+                    counts["secret-flag"] += 1
+                else:
+                    items.append(self.redact_value(v, counts))
+                flag = isinstance(v, str) and _SECRET_FLAG.match(v) is not None
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+        return value
+
+    def _named(self, key: str, value: str, counts: Counter[str]) -> str:
+        probe = f"{key}={value}"
+        new, found = self.redact(probe)
+        if not found:
+            return value
+        prefix = f"{key}="
+        if not new.startswith(prefix):  # the key itself held the secret: redact the value alone
+            alone: str = self.redact_value(value, counts)
+            return alone
+        counts.update(found)
+        return new[len(prefix) :]
+
+
+_SECRET_FLAG = re.compile(
+    r"--?(?:[A-Za-z0-9]{1,20}-){0,4}(?i:passw(?:or)?d|secret|token|api-?key)$"
+)
+
+
+_GENERIC = {"secret-assignment": 1, "secret-keyword": 1, "high-entropy": 2}
+"""On equal spans the specific kind wins (an AWS key id assigned to a name is an AWS key id)."""
+
+
+def _outside_placeholders(text: str, found: list[Finding]) -> list[Finding]:
+    # Redacting twice changes nothing: what is already a placeholder is left alone.
+    if "[REDACTED:" not in text:
+        return found
+    done = [(m.start(), m.end()) for m in _PLACEHOLDER_RE.finditer(text)]
+    return [f for f in found if not any(f.start < e and s < f.end for s, e in done)]
+
+
+def _positions(hay: str, needle: str) -> list[int]:
+    out = []
+    at = hay.find(needle)
+    while at >= 0:
+        out.append(at)
+        at = hay.find(needle, at + 1)
+    return out
+
+
+_NONE: Counter[str] = Counter()
+
+
+def _merge(found: list[Finding]) -> list[Finding]:
+    """Sorted and without overlaps: a specific finding (an AWS key) beats a generic one it
+    overlaps (``credentials: AWS_SECRET_ACCESS_KEY=...`` read as an assignment), then the longer
+    finding wins (a private key over its lines)."""
+    kept: list[Finding] = []  # sorted by start, never overlapping: neighbours tell overlaps
+    starts: list[int] = []
+    for rank in sorted({_GENERIC.get(f.kind, 0) for f in found}):
+        for f in sorted(
+            (f for f in found if _GENERIC.get(f.kind, 0) == rank),
+            key=lambda f: (f.start, -(f.end - f.start)),
+        ):
+            at = bisect_right(starts, f.start)
+            before = at > 0 and kept[at - 1].end > f.start
+            if before or (at < len(kept) and kept[at].start < f.end):
+                continue
+            kept.insert(at, f)
+            starts.insert(at, f.start)
+    return kept
+
+
+def _mask(text: str, found: list[Finding], keep_length: bool = False) -> str:
+    parts = []
+    pos = 0
+    diff = None
+    for f in found:
+        parts.append(text[pos : f.start])
+        if keep_length:
+            parts.append("\x00" * (f.end - f.start))
+        else:
+            placeholder = PLACEHOLDER.format(kind=f.kind)
+            secret = text[f.start : f.end]
+            if "\n" in secret:
+                # One placeholder per line, each keeping a diff line's prefix: a private key in a
+                # diff must not change the hunk's line count.
+                if diff is None:
+                    diff = text.startswith(("@@ ", "--- ", "diff --git")) or "\n@@ " in text
+                lines = [placeholder]
+                for line in secret.split("\n")[1:]:
+                    keep = line[:1] if diff and line[:1] in ("+", "-", " ") else ""
+                    lines.append(keep + placeholder)
+                placeholder = "\n".join(lines)
+            parts.append(placeholder)
+        pos = f.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+# -- diffs: context lines whose secret was redacted still apply ---------------------------------
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+
+
+def restore_context(diff: str, read_source: Callable[[str], list[str] | None]) -> str:
+    """Put back, from the file being patched, the context and removed lines of ``diff`` whose
+    secrets were redacted, so that the diff applies; returns the diff (unchanged when no such line
+    matches). ``read_source(path)`` returns the file's lines (without newlines) or None.
+
+    A line with placeholders matches a source line when everything outside the placeholders is
+    identical (each placeholder standing for one or more characters); the hunk's old side is
+    matched as a block at its stated position, else anywhere in the file (the first match).
+    """
+    if "[REDACTED:" not in diff:
+        return diff
+    lines = diff.split("\n")
+    path: str | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("--- "):
+            name = line[4:].split("\t")[0]
+            path = None if name == "/dev/null" else (name[2:] if name[:2] == "a/" else name)
+        m = _HUNK.match(line)
+        if m is None:
+            i += 1
+            continue
+        # The hunk's body is as long as its header says (a next file's "--- " header is not
+        # a removed line).
+        old_left = int(m.group(2) or 1)
+        new_left = int(m.group(3) or 1)
+        body = []
+        j = i + 1
+        while j < len(lines) and (old_left > 0 or new_left > 0):
+            kind = lines[j][:1]
+            if kind in (" ", ""):
+                old_left, new_left = old_left - 1, new_left - 1
+                body.append(j)
+            elif kind == "-":
+                old_left -= 1
+                body.append(j)
+            elif kind == "+":
+                new_left -= 1
+            elif kind != "\\":
+                break
+            j += 1
+        if path is not None and any("[REDACTED:" in lines[k] for k in body):
+            source = read_source(path)
+            if source is not None:
+                at = _locate([lines[k][1:] for k in body], source, int(m.group(1)) - 1)
+                if at is not None:
+                    for n, k in enumerate(body):
+                        lines[k] = (lines[k][:1] or " ") + source[at + n]
+        i = j
+    return "\n".join(lines)
+
+
+def _locate(old: list[str], source: list[str], hint: int) -> int | None:
+    parts = [_PLACEHOLDER_RE.split(line) for line in old]
+
+    def fits(at: int) -> bool:
+        return at + len(old) <= len(source) and all(
+            _fits(p, source[at + n]) for n, p in enumerate(parts)
+        )
+
+    if hint >= 0 and fits(hint):
+        return hint
+    return next((at for at in range(len(source)) if fits(at)), None)
+
+
+def _fits(parts: list[str], line: str) -> bool:
+    """Whether ``line`` is ``parts`` joined by wildcards of one or more characters (leftmost
+    matching: linear, no backtracking)."""
+    if len(parts) == 1:
+        return line == parts[0]
+    first, *middle, last = parts
+    if not line.startswith(first) or not line.endswith(last):
+        return False
+    pos, stop = len(first), len(line) - len(last)
+    for part in middle:
+        at = line.find(part, pos + 1, stop)
+        if at < 0:
+            return False
+        pos = at + len(part)
+    return stop - pos >= 1
+
+
+# -- traces and events --------------------------------------------------------------------------
+
+# The string fields of each kind of event's details (the rest are numbers, flags and extras).
+_FIELDS = {
+    "command": ("command", "output", "cwd"),
+    "edit": ("file", "diff"),
+    "reasoning": ("text", "reasoning_type"),
+}
+
+
+def redact_events(
+    redactor: Redactor,
+    events: Sequence[Event],
+    texts: list[str] | None = None,
+    extras: list[int] | None = None,
+) -> None:
+    """Redact a batch of (freshly parsed, unshared) events in place: every string field and
+    ``details`` extra; each event that had secrets gets ``details.redacted`` = counts by kind.
+
+    ``texts`` are the events' string fields in slot order (``command, output, cwd or ""`` for a
+    command, ``file, diff`` for an edit, ``text`` for reasoning), when the caller gathered them
+    already (``limits.check_events`` does, in its own pass over the batch), and ``extras`` the
+    indexes of the events whose details have extra keys."""
+    if texts is None:
+        texts = []
+        for ev in events:
+            d = ev.details
+            texts += [getattr(d, name) or "" for name in _FIELDS[ev.type]]
+    # One RE2 pass over the whole batch; only what it picks is looked at again.
+    picked = redactor.suspects(texts)
+    if extras is None:
+        extras = [i for i, ev in enumerate(events) if ev.details.__pydantic_extra__]
+    if not picked and not extras:
+        return  # the common case
+    slots = [(i, name) for i, ev in enumerate(events) for name in _FIELDS[ev.type]]
+    counts: dict[int, Counter[str]] = {}
+    for k in picked:
+        i, name = slots[k]
+        new, found = redactor.redact(texts[k], checked=True)
+        if found:
+            setattr(events[i].details, name, new)
+            counts.setdefault(i, Counter()).update(found)
+    for i in extras:
+        extra = events[i].details.__pydantic_extra__
+        assert extra is not None
+        found = Counter()
+        for key, value in list(extra.items()):
+            if key != "redacted":
+                extra[key] = redactor.redact_value(value, found)
+        if found:
+            counts.setdefault(i, Counter()).update(found)
+    for i, found in counts.items():
+        extra = events[i].details.__pydantic_extra__
+        assert extra is not None  # details models allow extra keys
+        previous = extra.get("redacted")
+        total = Counter(previous) if isinstance(previous, dict) else Counter()
+        total.update(found)
+        extra["redacted"] = dict(sorted(total.items()))
+
+
+def redact_trace(redactor: Redactor, trace: Trace) -> None:
+    """Redact a (freshly parsed) trace in place: its events (see :func:`redact_events`), the bug
+    description, the repository URL's password and the metadata; counts of the trace's own
+    fields go to ``metadata["redacted"]``."""
+    redact_events(redactor, trace.events)
+    found: Counter[str] = Counter()
+    trace.bug_description = redactor.redact_value(trace.bug_description, found)
+    trace.repo_url = redactor.redact_value(trace.repo_url, found)
+    if trace.branch:
+        trace.branch = redactor.redact_value(trace.branch, found)
+    metadata = {k: v for k, v in trace.metadata.items() if k != "redacted"}
+    redacted = redactor.redact_value(metadata, found)
+    if found:
+        trace.metadata = {**redacted, "redacted": dict(sorted(found.items()))}
+    elif redacted is not metadata:  # pragma: no cover - found and redacted change together
+        trace.metadata = redacted

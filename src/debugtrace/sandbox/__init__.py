@@ -1,0 +1,127 @@
+"""The sandbox contract: where a trace's tests run, isolated from the host.
+
+A sandbox runs commands in a prepared copy of a worktree. ``debugtrace.testing.SandboxContract``
+runs the same behaviour tests against every backend (``local``, ``docker``, a plugin's).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from debugtrace.errors import DebugtraceError
+
+__all__ = ["ProjectSpec", "ResourceLimits", "RunResult", "Sandbox", "SandboxError", "SandboxHandle"]
+
+
+class SandboxError(DebugtraceError):
+    """The sandbox itself failed (engine gone, image missing, ...); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """What one command may use. ``None`` leaves a resource unlimited."""
+
+    timeout_s: float = 900.0
+    """Wall time; on expiry everything the command started is killed."""
+    memory_bytes: int | None = 2 * 1024**3
+    cpu_s: int | None = 1800
+    file_size_bytes: int | None = 1024**3
+    """Largest file the command may write."""
+    processes: int | None = 512
+    output_bytes: int = 256 * 1024
+    """Output kept per command (head and tail); the rest is counted, not stored."""
+    network: bool = False
+    """Whether the command may reach the network (off by default)."""
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """What ``detect_project`` found: the project type, how to set it up and how to test it."""
+
+    kind: str
+    """python, node, go, rust, maven, make, ... (free text for plugins)."""
+    test_command: tuple[str, ...]
+    """argv of the test run, run in the worktree root; ``{junit}`` is replaced by a report path."""
+    report_format: str | None = None
+    """``junit`` when the command writes JUnit XML to ``{junit}``; ``unittest``, ``libtest`` or
+    ``go-json`` when per-test results are read from the output; None for pass/fail by exit code."""
+    setup_commands: tuple[tuple[str, ...], ...] = ()
+    """Commands run once before the tests (with network only where the sandbox allows it)."""
+    fallback_command: tuple[str, ...] | None = None
+    """Run instead when the test command's runner is missing (e.g. unittest without pytest)."""
+    fallback_format: str | None = None
+    dependency_files: tuple[str, ...] = ()
+    """Files whose content decides the environment (requirements, lock files), for image caching."""
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """What one command did inside the sandbox."""
+
+    exit_code: int | None
+    """None when it was killed (timeout) before exiting."""
+    output: str
+    """Combined stdout and stderr, head and tail kept within ``output_bytes``."""
+    duration_s: float
+    timed_out: bool = False
+    output_bytes: int = 0
+    """How much it printed in all (the kept ``output`` may be shorter)."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Files fetched after the run (e.g. the JUnit report), by path relative to the worktree."""
+
+
+@dataclass
+class SandboxHandle:
+    """A prepared sandbox for one worktree; backends keep their state in ``state``."""
+
+    worktree: Path
+    project: ProjectSpec
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Sandbox(ABC):
+    """Runs commands for one worktree at a time, isolated from the host. Always ``close`` it."""
+
+    name: str = ""
+    python: str = "python3"
+    """How to start Python inside this sandbox (``{python}`` in test commands)."""
+
+    def unavailable(self) -> str | None:
+        """Why this sandbox cannot run here (e.g. no engine answers), or None when it can."""
+        return None
+
+    @abstractmethod
+    def prepare(self, worktree: Path, project: ProjectSpec) -> SandboxHandle:
+        """Get ready to run commands on ``worktree`` (build or find an image, copy files, ...).
+
+        Returns the handle to pass to :meth:`run` and :meth:`close`. Raises :class:`SandboxError`
+        with what to do when the sandbox cannot be used (e.g. which image to build and how).
+        """
+
+    @abstractmethod
+    def run(
+        self,
+        handle: SandboxHandle,
+        argv: Sequence[str],
+        limits: ResourceLimits,
+        *,
+        fetch: Sequence[str] = (),
+    ) -> RunResult:
+        """Run ``argv`` in the worktree (as its current directory) within ``limits``.
+
+        Never runs through a shell. ``fetch`` names files (relative to the worktree) to return in
+        ``RunResult.files`` when they exist after the run. Returns the result; a command that fails
+        or times out is a result, not an exception.
+        """
+
+    @abstractmethod
+    def close(self, handle: SandboxHandle) -> None:
+        """Release what prepare and run made (processes, containers, volumes); idempotent."""
+
+    def sync_back(self, handle: SandboxHandle) -> None:  # noqa: B027 - optional
+        """Copy changes made inside the sandbox back to the worktree (default: nothing to do)."""

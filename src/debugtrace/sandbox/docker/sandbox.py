@@ -1,0 +1,552 @@
+"""The ``docker`` sandbox: every command runs in a fresh, locked-down container of its own.
+
+Layout of one handle (all labelled ``debugtrace=1`` and ``debugtrace.handle=<id>``):
+
+- two volumes: ``/workspace`` (the worktree, also the working directory) and ``/home/sandbox``
+  (``HOME``, so ``pip install --user`` or caches survive from a setup command to the tests);
+- a *data* container that is created but never started: ``prepare`` copies the worktree into it with
+  ``put_archive`` (entries owned by the sandbox user) and ``sync_back`` reads it back from it;
+- the image: ``settings.docker_image``, or for a Python project with dependency files its
+  environment image (``debugtrace-env:py-<key>``, built once from that image plus the project's
+  dependencies; see :mod:`debugtrace.sandbox.docker.images`), recorded in
+  ``handle.state["image_tag"]``;
+- per :meth:`DockerSandbox.run`, a *run* container created with that run's
+  :class:`~debugtrace.sandbox.ResourceLimits` (memory + swap = ``mem_limit`` so an OOM kill is exit
+  137, ``pids_limit``, ``ulimit fsize`` and ``cpu``, network ``none`` unless the run allows it), a
+  read-only root file system, a tmpfs ``/tmp``, ``cap_drop=ALL`` and ``no-new-privileges``. Its main
+  process is a ``sleep`` under docker's init; the command is ``exec``-ed into it, and the container
+  is removed when the command is over, which kills whatever the command left behind.
+
+A command is over when its main process has exited *and* nothing it started is still running
+(the same rule as a process group whose output pipe is still open in the ``local`` sandbox), or
+when ``timeout_s`` has passed: then the container is killed from the host side and the result has
+``timed_out=True`` and ``exit_code=None``. Output is streamed; only its head and tail are kept.
+
+The engine is the one ``DOCKER_HOST`` names (``docker.from_env``); images are never pulled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+from debugtrace.sandbox import (
+    ProjectSpec,
+    ResourceLimits,
+    RunResult,
+    Sandbox,
+    SandboxError,
+    SandboxHandle,
+)
+from debugtrace.sandbox.docker.images import ensure_env_image
+from debugtrace.textutil import BoundedOutput
+
+if TYPE_CHECKING:
+    from debugtrace.config import Settings
+
+__all__ = ["LABEL", "DockerSandbox", "cleanup_leftovers"]
+
+LABEL = "debugtrace"
+"""Every container and volume this backend makes carries the label ``debugtrace=1``."""
+
+WORKDIR = "/workspace"
+HOME = "/home/sandbox"
+BUILD_HINT = (
+    "build it with `scripts/build-base-image.sh` from a debugtrace checkout (later: "
+    "`debugtrace sandbox build`), or set DEBUGTRACE_DOCKER_IMAGE to an image the engine has; "
+    "debugtrace never pulls images"
+)
+START_HINT = (
+    'start one with `eval "$(scripts/dockerd.sh start | tail -n1)"` from a debugtrace checkout, '
+    "or point DOCKER_HOST at a running engine"
+)
+_POLL_S = 0.1
+_KEEPER_SLACK_S = 120
+"""The keeper process outlives the command's timeout by this much, so a container left behind by a
+crashed host process stops by itself."""
+
+
+def _docker() -> Any:
+    try:
+        import docker
+    except ImportError as exc:  # pragma: no cover - registry checks `requires` first
+        raise SandboxError(
+            "the docker sandbox needs the docker SDK: pip install 'debugtrace[docker]'"
+        ) from exc
+    return docker
+
+
+def _host() -> str:
+    return os.environ.get("DOCKER_HOST") or "the default socket (DOCKER_HOST is not set)"
+
+
+def connect(timeout_s: float = 60) -> Any:
+    """A docker client for the engine at ``DOCKER_HOST`` that has answered a ping.
+
+    Raises :class:`SandboxError` naming ``DOCKER_HOST`` and how to start an engine otherwise.
+    """
+    docker = _docker()
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        # probe the socket ourselves: docker-py leaks the socket of a failed unix connect
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(host.removeprefix("unix://"))
+            except OSError as exc:
+                raise SandboxError(
+                    f"no Docker engine answers at DOCKER_HOST={host}: {exc}; {START_HINT}"
+                ) from exc
+    try:
+        client = docker.from_env(timeout=int(timeout_s))
+        client.ping()
+    except Exception as exc:
+        raise SandboxError(
+            f"no Docker engine answers at DOCKER_HOST={_host()}: {exc}; {START_HINT}"
+        ) from exc
+    return client
+
+
+def _tar_worktree(worktree: Path, uid: int, gid: int, buf: IO[bytes]) -> None:
+    """Write the worktree to ``buf`` as a tar of ``workspace/`` (plus an empty ``home/sandbox/``),
+    every entry owned by ``uid:gid``; extracted at ``/`` it also hands both volumes to that user."""
+
+    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if info.ischr() or info.isblk() or info.isfifo():
+            return None
+        info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
+        return info
+
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(str(worktree), arcname=WORKDIR.strip("/"), recursive=True, filter=owned)
+        home = tarfile.TarInfo(HOME.strip("/"))
+        home.type, home.mode = tarfile.DIRTYPE, 0o755
+        owned(home)
+        tar.addfile(home)
+    buf.seek(0)
+
+
+def _safe_relpath(name: str) -> PurePosixPath | None:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        return None
+    return path
+
+
+def _parse_user(user: str) -> tuple[int, int]:
+    uid, _, gid = user.partition(":")
+    try:
+        return int(uid), int(gid or uid)
+    except ValueError as exc:
+        raise SandboxError(f"DEBUGTRACE_DOCKER_USER must be numeric uid:gid, not {user!r}") from exc
+
+
+class DockerSandbox(Sandbox):
+    """Runs each command in a fresh container of ``settings.docker_image``; see the module doc."""
+
+    name = "docker"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.image: str = getattr(settings, "docker_image", "debugtrace-python:3.11")
+        self.user: str = getattr(settings, "docker_user", "1000:1000")
+        self.network: str = getattr(settings, "docker_network", "bridge")
+        self.cpus: float | None = getattr(settings, "docker_cpus", None)
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The docker client (connected on first use)."""
+        if self._client is None:
+            self._client = connect()
+            # close its pooled connections when this sandbox goes away
+            weakref.finalize(self, self._client.close)
+        return self._client
+
+    def unavailable(self) -> str | None:
+        """Why docker cannot be used here (no engine, no image), or None when it can."""
+        try:
+            self._image_id()  # connects first (self.client), so both checks happen here
+        except SandboxError as exc:
+            return str(exc)
+        return None
+
+    # -- prepare -------------------------------------------------------------------------------
+
+    def _image_id(self, ref: str | None = None) -> str:
+        docker = _docker()
+        ref = ref or self.image
+        try:
+            image = self.client.images.get(ref)
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxError(
+                f"Docker image {ref!r} is missing from the engine at DOCKER_HOST={_host()}: "
+                f"{BUILD_HINT}"
+            ) from exc
+        except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
+            raise SandboxError(f"cannot look up image {ref!r}: {exc}") from exc
+        return str(image.id)
+
+    def prepare(self, worktree: Path, project: ProjectSpec) -> SandboxHandle:
+        """Check the engine and image, find or build the project's environment image
+        (:func:`~debugtrace.sandbox.docker.images.ensure_env_image`), make the volumes and copy
+        ``worktree`` into them."""
+        docker = _docker()
+        worktree = Path(worktree)
+        if not worktree.is_dir():
+            raise SandboxError(f"worktree {worktree} is not a directory")
+        uid, gid = _parse_user(self.user)
+        image_id = self._image_id()
+        # the project's environment image (its dependencies installed), or the base image itself
+        tag = ensure_env_image(self.client, self.image, worktree, project)
+        if tag != self.image:
+            image_id = self._image_id(tag)
+        hid = uuid.uuid4().hex[:12]
+        labels = {LABEL: "1", f"{LABEL}.handle": hid}
+        state = {"id": hid, "image": image_id, "image_tag": tag, "volumes": []}
+        handle = SandboxHandle(worktree, project, state)
+        try:
+            for role in ("work", "home"):
+                vol = self.client.volumes.create(f"debugtrace-{hid}-{role}", labels=labels)
+                handle.state["volumes"].append(vol.name)
+            data = self.client.containers.create(
+                image_id,
+                command=["true"],
+                name=f"debugtrace-{hid}-data",
+                labels={**labels, f"{LABEL}.role": "data"},
+                network_mode="none",
+                volumes=self._volumes(handle),
+            )
+            handle.state["data"] = data.id
+            with tempfile.SpooledTemporaryFile(32 * 1024**2) as tar:
+                _tar_worktree(worktree, uid, gid, tar)
+                data.put_archive("/", tar)
+        except BaseException as exc:
+            self.close(handle)
+            if isinstance(exc, docker.errors.DockerException | OSError):
+                raise SandboxError(f"could not prepare the docker sandbox: {exc}") from exc
+            raise
+        return handle
+
+    def _volumes(self, handle: SandboxHandle) -> dict[str, dict[str, str]]:
+        work, home = handle.state["volumes"]
+        return {work: {"bind": WORKDIR, "mode": "rw"}, home: {"bind": HOME, "mode": "rw"}}
+
+    # -- run -----------------------------------------------------------------------------------
+
+    def _create_run_container(self, handle: SandboxHandle, limits: ResourceLimits) -> Any:
+        docker = _docker()
+        ulimits = []
+        if limits.file_size_bytes is not None:
+            n = limits.file_size_bytes
+            ulimits.append(docker.types.Ulimit(name="fsize", soft=n, hard=n))
+        if limits.cpu_s is not None:
+            ulimits.append(
+                docker.types.Ulimit(name="cpu", soft=limits.cpu_s, hard=limits.cpu_s + 5)
+            )
+        extra: dict[str, Any] = {}
+        if limits.memory_bytes is not None:
+            extra["mem_limit"] = extra["memswap_limit"] = limits.memory_bytes
+        if limits.processes is not None:
+            extra["pids_limit"] = limits.processes + 2  # docker-init and the keeper
+        if self.cpus:
+            extra["nano_cpus"] = int(self.cpus * 1e9)
+        keep = int(limits.timeout_s) + _KEEPER_SLACK_S
+        return self.client.containers.create(
+            handle.state["image"],
+            command=["sleep", str(keep)],
+            init=True,
+            user=self.user,
+            working_dir=WORKDIR,
+            environment={"HOME": HOME, "LANG": "C.UTF-8"},
+            hostname="sandbox",
+            labels={LABEL: "1", f"{LABEL}.handle": handle.state["id"], f"{LABEL}.role": "run"},
+            network_mode=self.network if limits.network else "none",
+            read_only=True,
+            tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777"},
+            volumes=self._volumes(handle),
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            ulimits=ulimits,
+            **extra,
+        )
+
+    def run(
+        self,
+        handle: SandboxHandle,
+        argv: Sequence[str],
+        limits: ResourceLimits,
+        *,
+        fetch: Sequence[str] = (),
+    ) -> RunResult:
+        """Run ``argv`` (no shell) in ``/workspace`` in a fresh container with ``limits``."""
+        docker = _docker()
+        if handle.state.get("closed") or "data" not in handle.state:
+            raise SandboxError("this docker sandbox handle is closed")
+        if not argv:
+            raise ValueError("argv is empty")
+        container = None
+        try:
+            container = self._create_run_container(handle, limits)
+            handle.state["run"] = container.id
+            container.start()
+            return self._exec(handle, container, list(argv), limits, fetch)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"docker sandbox run failed: {exc}") from exc
+        except OSError as exc:  # the engine's socket went away
+            raise SandboxError(f"lost the Docker engine at DOCKER_HOST={_host()}: {exc}") from exc
+        finally:
+            if container is not None:
+                try:
+                    self._remove_container(container.id)
+                    handle.state.pop("run", None)
+                except Exception:  # engine gone: close() tries again and reports it
+                    pass
+
+    def _exec(
+        self,
+        handle: SandboxHandle,
+        container: Any,
+        argv: list[str],
+        limits: ResourceLimits,
+        fetch: Sequence[str],
+    ) -> RunResult:
+        api = self.client.api
+        env = {"HOME": HOME, "LANG": "C.UTF-8", **dict(handle.project.env)}
+        exec_id = api.exec_create(
+            container.id, argv, workdir=WORKDIR, user=self.user, environment=env, stdin=False
+        )["Id"]
+        out = BoundedOutput(limits.output_bytes)
+        done = threading.Event()
+        start = time.monotonic()
+        # A CancellableStream: chunks of stdout and stderr in the order they came; the socket has
+        # no read timeout, and a lost connection ends it like EOF (then exec_inspect fails).
+        stream = api.exec_start(exec_id, stream=True)
+        sockets = _sockets_of(api, stream)
+
+        def reader() -> None:
+            try:
+                for chunk in stream:
+                    out.feed(chunk)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=reader, name="debugtrace-docker-output", daemon=True)
+        try:
+            thread.start()
+            deadline = start + limits.timeout_s
+            timed_out = not done.wait(max(deadline - time.monotonic(), 0))
+            exit_code: int | None = None
+            if not timed_out:
+                exit_code = self._exit_code(exec_id, container)
+                # The command is over when nothing it started still runs (or at the timeout).
+                while self._stragglers(container) and time.monotonic() < deadline:
+                    time.sleep(_POLL_S)
+                timed_out = time.monotonic() >= deadline and self._stragglers(container)
+            if timed_out:
+                exit_code = None
+                container.kill()  # everything the command started; ends the output stream
+            duration = time.monotonic() - start
+            thread.join(5)
+        finally:
+            for closeable in (stream, *sockets):
+                with contextlib.suppress(Exception):
+                    closeable.close()
+        files = self._fetch(container, fetch)
+        return RunResult(
+            exit_code=exit_code,
+            output=out.text(),
+            duration_s=duration,
+            timed_out=timed_out,
+            output_bytes=out.total,
+            files=files,
+        )
+
+    def _exit_code(self, exec_id: str, container: Any) -> int | None:
+        """The exec's exit code, once the engine has noticed it ended."""
+        api = self.client.api
+        for _ in range(50):
+            info = api.exec_inspect(exec_id)
+            if not info.get("Running") and info.get("ExitCode") is not None:
+                return int(info["ExitCode"])
+            state = api.inspect_container(container.id)["State"]
+            if not state.get("Running"):  # the whole container died (e.g. OOM-killed its init)
+                return 137 if state.get("OOMKilled") else int(state.get("ExitCode") or 137)
+            time.sleep(_POLL_S)
+        raise SandboxError(f"the engine did not report how exec {exec_id[:12]} ended")
+
+    def _stragglers(self, container: Any) -> bool:
+        """Whether processes other than docker-init and the keeper run in ``container``."""
+        try:
+            procs = self.client.api.top(container.id).get("Processes") or []
+        except Exception:  # not running any more: nothing left
+            return False
+        return len(procs) > 2
+
+    def _fetch(self, container: Any, names: Sequence[str]) -> dict[str, bytes]:
+        docker = _docker()
+        files: dict[str, bytes] = {}
+        for name in names:
+            rel = _safe_relpath(name)
+            if rel is None:
+                continue
+            try:
+                stream, _stat = container.get_archive(f"{WORKDIR}/{rel}")
+            except docker.errors.NotFound:
+                continue
+            data = _read_single_file(stream)
+            if data is not None:
+                files[name] = data
+        return files
+
+    # -- close ---------------------------------------------------------------------------------
+
+    def _remove_container(self, cid: str) -> None:
+        docker = _docker()
+        try:
+            self.client.api.remove_container(cid, force=True, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            # A removal that an earlier call started (and whose reply timed out under load) is
+            # still running on the engine: wait for it instead of reporting a leftover.
+            if exc.status_code != 409 or "already in progress" not in str(exc):
+                raise
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    self.client.api.inspect_container(cid)
+                except docker.errors.NotFound:
+                    return
+                time.sleep(0.2)
+            raise
+
+    def close(self, handle: SandboxHandle) -> None:
+        """Remove the handle's containers and volumes (forced; idempotent)."""
+        if handle.state.get("closed"):
+            return
+        docker = _docker()
+        problems: list[str] = []
+        for key in ("run", "data"):
+            cid = handle.state.get(key)
+            if cid:
+                try:
+                    self._remove_container(cid)
+                except Exception as exc:
+                    problems.append(f"container {cid[:12]}: {exc}")
+        for name in handle.state.get("volumes", []):
+            try:
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.client.api.remove_volume(name, force=True)
+            except Exception as exc:
+                problems.append(f"volume {name}: {exc}")
+        handle.state["closed"] = True
+        if problems:
+            raise SandboxError(
+                "could not remove " + "; ".join(problems) + " (they carry the label debugtrace=1; "
+                "debugtrace.sandbox.docker.sandbox.cleanup_leftovers removes them)"
+            )
+
+    def sync_back(self, handle: SandboxHandle) -> None:
+        """Copy the files in ``/workspace`` back over the worktree (new and changed files; files
+        deleted inside the sandbox stay on the host). Links and special files are skipped."""
+        if handle.state.get("closed") or "data" not in handle.state:
+            raise SandboxError("this docker sandbox handle is closed")
+        docker = _docker()
+        try:
+            data = self.client.containers.get(handle.state["data"])
+            stream, _stat = data.get_archive(WORKDIR)
+            with tempfile.SpooledTemporaryFile(32 * 1024**2) as buf:
+                for chunk in stream:
+                    buf.write(chunk)
+                buf.seek(0)
+                with tarfile.open(fileobj=buf, mode="r|") as tar:
+                    for member in tar:
+                        _extract(tar, member, handle.worktree)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"could not copy the workspace back: {exc}") from exc
+
+
+def _sockets_of(api: Any, stream: Any) -> list[Any]:
+    """The socket objects under an exec's output stream, to close them whatever state the HTTP
+    response is in (docker-py's ``CancellableStream.close`` skips a response that reached EOF)."""
+    try:
+        sock = api._get_raw_response_socket(stream._response)
+    except Exception:
+        return []
+    inner = getattr(sock, "_sock", None)  # socket.SocketIO wraps the real socket
+    return [sock, inner] if inner is not None else [sock]
+
+
+def _read_single_file(stream: Iterator[bytes]) -> bytes | None:
+    buf = io.BytesIO(b"".join(stream))
+    with tarfile.open(fileobj=buf, mode="r") as tar:
+        member = tar.next()  # the path itself; a directory is not a file to fetch
+        if member is None or not member.isfile():
+            return None
+        f = tar.extractfile(member)
+        return f.read() if f is not None else None
+
+
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> None:
+    parts = PurePosixPath(member.name).parts[1:]  # drop the leading "workspace"
+    if not parts or ".." in parts or PurePosixPath(member.name).is_absolute():
+        return
+    target = root.joinpath(*parts)
+    if member.isdir():
+        target.mkdir(parents=True, exist_ok=True)
+    elif member.isfile():
+        f = tar.extractfile(member)
+        if f is None:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            target.unlink()
+        with open(target, "wb") as out:
+            while chunk := f.read(1024 * 1024):
+                out.write(chunk)
+        target.chmod(member.mode & 0o777)
+
+
+def cleanup_leftovers(client: Any, older_than_s: float = 0) -> int:
+    """Remove containers and volumes labelled ``debugtrace=1`` older than ``older_than_s``.
+
+    For crashed runs (a process killed before ``close``). Returns how many objects were removed.
+    """
+    now = datetime.now(UTC)
+    removed = 0
+
+    def age(created: str | None) -> float:
+        if not created:
+            return float("inf")
+        stamp = created.replace("Z", "+00:00")
+        if "." in stamp:  # docker's nanoseconds are too precise for fromisoformat
+            main, _, frac = stamp.partition(".")
+            digits = "".join(c for c in frac if c.isdigit())
+            stamp = f"{main}.{digits[:6]}{frac[len(digits) :]}"
+        try:
+            return (now - datetime.fromisoformat(stamp)).total_seconds()
+        except ValueError:
+            return float("inf")
+
+    for c in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+        if age(datetime.fromtimestamp(c["Created"], UTC).isoformat()) >= older_than_s:
+            with contextlib.suppress(Exception):
+                client.api.remove_container(c["Id"], force=True, v=True)
+                removed += 1
+    for v in client.api.volumes(filters={"label": f"{LABEL}=1"}).get("Volumes") or []:
+        if age(v.get("CreatedAt")) >= older_than_s:
+            with contextlib.suppress(Exception):
+                client.api.remove_volume(v["Name"], force=True)
+                removed += 1
+    return removed
