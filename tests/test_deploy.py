@@ -234,7 +234,7 @@ def test_dockerignore_keeps_the_context_small() -> None:
         if ln.strip() and not ln.strip().startswith("#")
     ]
     sent = set(exclude_paths(str(ROOT), patterns, dockerfile="Dockerfile"))
-    assert {"pyproject.toml", "README.md", "src/debugtrace/cli.py", "Dockerfile"} <= sent
+    assert {"pyproject.toml", "README.md", "src/debugtrace/cli/__init__.py", "Dockerfile"} <= sent
     for path in sent:
         top = path.split("/")[0]
         assert top not in {".git", ".venv", "venv", "tests", "bench", ".env", ".mypy_cache"}, path
@@ -376,7 +376,7 @@ def built(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         image, _, cold_s = builds.build(ctx, tag)
         # edit the source only: the dependency layer must come from the cache; with the plugin
-        cli = ctx / "src" / "debugtrace" / "cli.py"
+        cli = ctx / "src" / "debugtrace" / "cli" / "__init__.py"
         # (a unique edit: a layer left by an interrupted earlier run must not match it)
         cli.write_text(cli.read_text() + f"\n# touched by test_deploy {uuid.uuid4().hex}\n")
         image2, log2, warm_s = builds.build(ctx, tag + "-warm", PLUGINS=PLUGIN)

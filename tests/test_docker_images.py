@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from debugtrace import Settings
-from debugtrace.sandbox import ProjectSpec, ResourceLimits, SandboxError
+from debugtrace.errors import SandboxError
+from debugtrace.sandbox import ProjectSpec, ResourceLimits
 from debugtrace.sandbox.docker import images as docker_images
 from debugtrace.sandbox.docker.images import (
     BASE_IMAGE,

@@ -25,7 +25,8 @@ import pytest
 from calc_repo import example_trace, make_calc_repo
 from debugtrace import Collector, Grade, Settings, Trace, TraceResult
 from debugtrace.cli import main
-from debugtrace.export import FORMATS, ExportError, ExportOptions
+from debugtrace.errors import ExportError
+from debugtrace.export import FORMATS, ExportOptions
 from debugtrace.export.chat import TOOLS, to_chat
 from debugtrace.export.otel import span_id_hex, to_otlp, trace_id_hex
 from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent

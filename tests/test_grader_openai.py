@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from debugtrace.config import Settings
-from debugtrace.grading import RUBRIC, GradeError
+from debugtrace.errors import GradeError
+from debugtrace.grading import RUBRIC
 from debugtrace.grading.cache import GradeCache
 from debugtrace.grading.prompt import build_prompt, estimate_tokens
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace

@@ -35,7 +35,8 @@ from unidiff import PatchSet
 from calc_repo import git, make_calc_repo
 from conftest import require
 from debugtrace import Collector
-from debugtrace.importers import FORMATS, TrajectoryError, convert, load
+from debugtrace.errors import TrajectoryError
+from debugtrace.importers import FORMATS, convert, load
 from debugtrace.ingest import parse_trace
 from server_process import run_cli, server_env
 

@@ -9,7 +9,8 @@ import pytest
 
 from calc_repo import example_trace, make_calc_repo
 from debugtrace import Collector, Settings
-from debugtrace.jobs import Job, JobConflict, run_job
+from debugtrace.errors import JobConflict
+from debugtrace.jobs import Job, run_job
 
 
 def wait(collector: Collector, job: Job, deadline_s: float = 120) -> Job:

@@ -216,7 +216,7 @@ def test_a_test_that_fills_the_disk_is_stopped(local: Collector, tmp_path: Path)
 def test_finalize_twice_at_once_runs_once(local: Collector, calc: Path) -> None:
     import threading
 
-    from debugtrace.finalize.pipeline import FinalizeConflict
+    from debugtrace.errors import FinalizeConflict
 
     tid = str(local.submit(example_trace(calc)).id)
     errors: list[Exception] = []
@@ -321,7 +321,8 @@ def test_repeat_marks_flaky_tests_and_per_edit_names_the_fixing_edit(
             },
         ],
     }
-    from debugtrace.finalize.pipeline import FinalizeOptions, finalize
+    from debugtrace.finalize import FinalizeOptions
+    from debugtrace.finalize.pipeline import finalize
 
     done = finalize(c, str(c.submit(doc).id), FinalizeOptions(repeat=6, per_edit=True))
     v = done.result.validation

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from debugtrace import Collector, Settings
-from debugtrace.grading import GradeError, GradeOutput, Grader
+from debugtrace.errors import GradeError
+from debugtrace.grading import GradeOutput, Grader
 from debugtrace.plugins import Plugins
 from debugtrace.testing import GraderContract, example_validation, sample_trace
 from plugin_install import install_plugin

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from debugtrace import Settings
+from debugtrace.errors import SandboxError
 from debugtrace.plugins import Plugins
-from debugtrace.sandbox import ProjectSpec, ResourceLimits, SandboxError, SandboxHandle
+from debugtrace.sandbox import ProjectSpec, ResourceLimits, SandboxHandle
 from debugtrace.sandbox.docker.sandbox import DockerSandbox, cleanup_leftovers
 from debugtrace.testing import SandboxContract
 from docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from debugtrace.capture.recorder import Recorder
-    from debugtrace.finalize.pipeline import FinalizeOptions
+    from debugtrace.finalize import FinalizeOptions
     from debugtrace.jobs import Executor, Job
     from debugtrace.results import Stage
     from debugtrace.storage import ExportQuery
@@ -278,18 +278,26 @@ class Collector:
     def finalize(
         self,
         trace_id: str,
-        options: FinalizeOptions | None = None,
+        options: FinalizeOptions | Mapping[str, Any] | None = None,
         progress: Callable[[Stage], None] | None = None,
     ) -> Trace:
         """Validate the trace's fix: clone, apply the edits, run the tests before and after in a
         sandbox, grade, and store what each stage found. Returns the trace with its results.
 
-        ``progress`` is called with each stage as it starts and ends. Raises ``TraceNotFound``, or
-        ``FinalizeConflict`` when the trace is being finalized already; every other failure is
-        recorded as the status of the stage where it happened.
+        ``options`` is a :class:`~debugtrace.finalize.FinalizeOptions` or a dict of its fields
+        (as a job stores them). ``progress`` is called with each stage as it starts and ends.
+        Raises ``TraceNotFound``, ``InvalidTrace`` for an unknown option, or ``FinalizeConflict``
+        when the trace is being finalized already; every other failure is recorded as the status
+        of the stage where it happened.
         """
+        from debugtrace.finalize import FinalizeOptions
         from debugtrace.finalize.pipeline import finalize
 
+        if options is not None and not isinstance(options, FinalizeOptions):
+            try:
+                options = FinalizeOptions(**options)
+            except TypeError as exc:
+                raise InvalidTrace(f"finalize options: {exc}") from None
         return finalize(self, trace_id, options, progress)
 
     def enqueue(

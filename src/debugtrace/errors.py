@@ -1,7 +1,33 @@
-"""Typed errors raised by the public API.
+"""Every error debugtrace raises: one hierarchy, one module.
 
 Every front end (CLI, HTTP, pytest plugin) maps these to its own way of saying "your input is wrong"
-(exit code 2, HTTP 4xx) versus "something on our side failed".
+(exit code 2, HTTP 4xx) versus "something on our side failed" (exit 1, HTTP 5xx)::
+
+    DebugtraceError
+    ├── InvalidTrace (ValueError)        bad trace or event input; .errors says where
+    │   └── TrajectoryError              an import file is not the named trajectory format
+    ├── UsageError (ValueError)          a front end was called wrongly (CLI arguments, API misuse)
+    ├── TraceNotFound (LookupError)      no trace with this id
+    ├── JobNotFound (LookupError)        no job with this id
+    ├── NoOpenSession (LookupError)      no open recording session for this repository
+    ├── UnknownBackend (LookupError)     no plugin registers this storage/sandbox/grader/executor
+    ├── Conflict                         the trace is busy
+    │   ├── FinalizeConflict             finalize is already running for it
+    │   └── JobConflict                  a finalize job is already queued or running
+    ├── StorageError                     the store failed (unreachable, full); nothing changed
+    ├── ExportError (ValueError)         an export cannot start (format, dependency, output)
+    ├── RepoError                        the repository cannot be used (refused URL, clone, commit)
+    ├── GitError                         a git command failed; git's own words
+    ├── PatchError (ValueError)          an edit is not a unified diff that can be read
+    ├── ReportError (ValueError)         a test report cannot be read
+    ├── SandboxError                     the sandbox itself failed (engine gone, image missing)
+    ├── GradeError                       a grader could not produce a valid grade
+    ├── StageFailed                      inside finalize: the stage's work said no
+    ├── StageSkipped                     inside finalize: the stage has nothing to do
+    └── ServerError                      the HTTP server's own signals
+        ├── AuthError                    no valid credentials (401)
+        ├── Forbidden                    valid credentials, not for this (403)
+        └── BodyTooLarge                 the request body passed the limit (413)
 """
 
 from __future__ import annotations
@@ -11,13 +37,32 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AuthError",
+    "BodyTooLarge",
+    "Conflict",
     "DebugtraceError",
     "ErrorDetail",
+    "ExportError",
+    "FinalizeConflict",
+    "Forbidden",
+    "GitError",
+    "GradeError",
     "InvalidTrace",
+    "JobConflict",
     "JobNotFound",
+    "NoOpenSession",
+    "PatchError",
+    "RepoError",
+    "ReportError",
+    "SandboxError",
+    "ServerError",
+    "StageFailed",
+    "StageSkipped",
     "StorageError",
     "TraceNotFound",
+    "TrajectoryError",
     "UnknownBackend",
+    "UsageError",
 ]
 
 
@@ -114,3 +159,90 @@ class UnknownBackend(DebugtraceError, LookupError):
         self.kind, self.name = kind, name
         names = ", ".join(sorted(known)) or "none"
         super().__init__(f"unknown {kind} {name!r}; known {kind} backends: {names}. {hint}".strip())
+
+
+class TrajectoryError(InvalidTrace):
+    """The input is not a trajectory of the named format, or lacks something a trace needs.
+
+    The message names the input and what is wrong, e.g. ``run.traj is not a SWE-agent trajectory:
+    missing "trajectory"``.
+    """
+
+
+class UsageError(DebugtraceError, ValueError):
+    """A front end was called wrongly (a CLI argument, a recorder used outside ``with``).
+
+    ``code`` is the exit status the CLI leaves with (2: usage, 1: a failure on our side).
+    """
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NoOpenSession(DebugtraceError, LookupError):
+    """No trace is open for this repository (start one with ``debugtrace start``)."""
+
+
+class Conflict(DebugtraceError):
+    """The trace is busy with another finalize; try again when it ends."""
+
+
+class FinalizeConflict(Conflict):
+    """Finalize is already running for this trace."""
+
+
+class JobConflict(Conflict):
+    """The trace already has a finalize queued or running."""
+
+
+class ExportError(DebugtraceError, ValueError):
+    """The export cannot start: unknown format, missing optional dependency, unusable output."""
+
+
+class RepoError(DebugtraceError):
+    """The repository cannot be used (refused URL, unreachable, too big, unknown commit)."""
+
+
+class GitError(DebugtraceError):
+    """A git command failed; the message carries git's own words."""
+
+
+class PatchError(DebugtraceError, ValueError):
+    """An edit's diff cannot be read as a unified diff."""
+
+
+class ReportError(DebugtraceError, ValueError):
+    """A test runner's report cannot be read."""
+
+
+class SandboxError(DebugtraceError):
+    """The sandbox itself failed (engine gone, image missing, ...); the message says what to do."""
+
+
+class GradeError(DebugtraceError):
+    """The grader could not produce a valid grade; the message says why (recorded on the trace)."""
+
+
+class StageFailed(DebugtraceError):
+    """Inside finalize: the stage's work said no; the message says why (status ``failed``)."""
+
+
+class StageSkipped(DebugtraceError):
+    """Inside finalize: the stage has nothing to do; the message says why (status ``skipped``)."""
+
+
+class ServerError(DebugtraceError):
+    """The HTTP server's own signals, turned into responses by its handlers."""
+
+
+class AuthError(ServerError):
+    """No valid credentials (401)."""
+
+
+class Forbidden(ServerError):
+    """Valid credentials, but not for this (403)."""
+
+
+class BodyTooLarge(ServerError):
+    """Raised inside the app's ``receive`` when the body passes the limit (413)."""

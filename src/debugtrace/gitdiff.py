@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from debugtrace.errors import GitError
+
 __all__ = ["FileDiff", "GitError", "WorktreeSnapshots", "head_commit"]
 
 # Byproducts of running Python and its tools, left out even where no .gitignore says so: they are
@@ -27,10 +29,6 @@ JUNK = (
     ":(exclude,glob)**/.coverage",
     ":(exclude,glob)**/.debugtrace-junit.xml",
 )
-
-
-class GitError(RuntimeError):
-    """A git command failed; the message carries git's own words."""
 
 
 def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:

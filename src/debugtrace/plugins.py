@@ -34,7 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "debugtrace.default_plugins.sql_storage",
     "debugtrace.default_plugins.local_sandbox",
     "debugtrace.default_plugins.docker_sandbox",
-    "debugtrace.sandbox.projects",
+    "debugtrace.default_plugins.projects",
     "debugtrace.default_plugins.openai_grader",
     "debugtrace.default_plugins.heuristic_grader",
     "debugtrace.default_plugins.local_executor",

@@ -188,7 +188,7 @@ class StorageContract:
         assert storage.get(tid).status == "finalizing"
 
     def test_a_job_runs_once_and_locks_the_trace_meanwhile(self, storage: Storage) -> None:
-        from debugtrace.jobs import JobConflict
+        from debugtrace.errors import JobConflict
 
         tid = str(storage.create(sample_trace()).id)
         job = storage.create_job(tid, "finalize", {"repeat": 2})

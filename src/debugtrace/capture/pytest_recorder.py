@@ -131,8 +131,8 @@ class Prepared:
         """Snapshot the repository containing ``rootdir``; raises when it is not a git working
         tree with a commit."""
         from debugtrace.capture.session import current_branch
-        from debugtrace.errors import DebugtraceError
-        from debugtrace.gitdiff import GitError, WorktreeSnapshots, head_commit
+        from debugtrace.errors import DebugtraceError, GitError
+        from debugtrace.gitdiff import WorktreeSnapshots, head_commit
 
         at = datetime.now(UTC)
         try:

@@ -11,13 +11,14 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from debugtrace.errors import UsageError
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
 from debugtrace.textutil import BoundedOutput
 
 if TYPE_CHECKING:
-    from debugtrace.collector import Collector
+    from debugtrace.config import Settings
     from debugtrace.gitdiff import WorktreeSnapshots
 
 __all__ = ["Recorder", "run_command"]
@@ -86,10 +87,24 @@ def run_command(
     )
 
 
+class RecorderHost(Protocol):
+    """What a :class:`Recorder` needs (the Collector is one): store the trace, append events,
+    finalize, and the settings' output limit."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def submit(self, trace: Trace) -> Trace: ...
+
+    def add_events(self, trace_id: str, events: Sequence[Event]) -> list[Event]: ...
+
+    def finalize(self, trace_id: str) -> Trace: ...
+
+
 class Recorder:
     """Appends events to one stored trace; made by :meth:`Collector.record`, used with ``with``."""
 
-    def __init__(self, collector: Collector, trace: Trace, *, finalize: bool = False) -> None:
+    def __init__(self, collector: RecorderHost, trace: Trace, *, finalize: bool = False) -> None:
         self.collector = collector
         self._draft = trace
         self._finalize = finalize
@@ -100,7 +115,7 @@ class Recorder:
     def trace_id(self) -> str:
         """The id of the trace being recorded (available inside the ``with`` block)."""
         if self._trace is None or self._trace.id is None:
-            raise RuntimeError("the recording has not started: use `with collector.record(...)`")
+            raise UsageError("the recording has not started: use `with collector.record(...)`")
         return self._trace.id
 
     def __enter__(self) -> Recorder:

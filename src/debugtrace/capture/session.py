@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from debugtrace.errors import DebugtraceError
+from debugtrace.errors import DebugtraceError, NoOpenSession
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -25,10 +25,6 @@ if TYPE_CHECKING:
     from debugtrace.model import EditEvent
 
 __all__ = ["NoOpenSession", "Session", "SessionStore", "capture", "start"]
-
-
-class NoOpenSession(DebugtraceError):
-    """No trace is open for this repository (start one with ``debugtrace start``)."""
 
 
 @dataclass

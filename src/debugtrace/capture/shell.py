@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from debugtrace.errors import UsageError
+
 if TYPE_CHECKING:
     from debugtrace.capture.session import Session, SessionStore
     from debugtrace.collector import Collector
@@ -60,7 +62,7 @@ def snippet(shell: str, executable: str | None = None) -> str:
     :func:`debugtrace_executable`) as the fallback program; returns the shell code to ``eval``.
     Raises ``ValueError`` for another shell."""
     if shell not in SHELLS:
-        raise ValueError(f"no shell integration for {shell!r} (there is: {', '.join(SHELLS)})")
+        raise UsageError(f"no shell integration for {shell!r} (there is: {', '.join(SHELLS)})")
     import shlex
     from importlib import resources
 
@@ -115,7 +117,7 @@ class RecordRequest:
 
 class _HeadParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise ValueError(f"{message} (usage: {RECORD_USAGE})")
+        raise UsageError(f"{message} (usage: {RECORD_USAGE})")
 
 
 def parse_record(args: argparse.Namespace) -> RecordRequest:
@@ -124,7 +126,7 @@ def parse_record(args: argparse.Namespace) -> RecordRequest:
     ``ValueError`` with a one-line message when they do not make sense."""
     rest = list(args.rest)
     if "--" not in rest:
-        raise ValueError(f"the command goes after `--` (usage: {RECORD_USAGE})")
+        raise UsageError(f"the command goes after `--` (usage: {RECORD_USAGE})")
     split = rest.index("--")
     head, cmd = rest[:split], rest[split + 1 :]
     if head:
@@ -134,12 +136,12 @@ def parse_record(args: argparse.Namespace) -> RecordRequest:
         # Options already parsed stay (argparse only fills in defaults for missing attributes).
         args = parser.parse_args(head, namespace=argparse.Namespace(**vars(args)))
     if args.exit_code is None:
-        raise ValueError(f"--exit-code is required (usage: {RECORD_USAGE})")
+        raise UsageError(f"--exit-code is required (usage: {RECORD_USAGE})")
     if args.duration is not None and not 0 <= args.duration < float("inf"):
-        raise ValueError("--duration must be a number of seconds >= 0")
+        raise UsageError("--duration must be a number of seconds >= 0")
     command = command_line(cmd)
     if not command.strip():
-        raise ValueError(f"no command to record (usage: {RECORD_USAGE})")
+        raise UsageError(f"no command to record (usage: {RECORD_USAGE})")
     return RecordRequest(
         trace_id=getattr(args, "trace_id", None) or None,
         command=command,

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from debugtrace.errors import UsageError
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
@@ -21,14 +23,6 @@ if TYPE_CHECKING:
     from debugtrace.config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class CLIError(Exception):
-    """A message for the user and the exit code to leave with."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,9 +37,9 @@ def _read_input(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CLIError(f"{path}: no such file") from None
+        raise UsageError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise CLIError(f"{path}: cannot read it ({exc})") from None
+        raise UsageError(f"{path}: cannot read it ({exc})") from None
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -57,7 +51,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise CLIError(_bad_setting(exc)) from None
+        raise UsageError(_bad_setting(exc)) from None
     updates: dict[str, Any] = {}
     if args.database_url:
         updates["database_url"] = args.database_url
@@ -154,19 +148,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from debugtrace.export import ExportError, get_format
+    from debugtrace.errors import ExportError
+    from debugtrace.export import get_format
 
     since = _parse_since(args.since) if args.since is not None else None
     try:
         fmt = get_format(args.format)
     except ExportError as exc:
-        raise CLIError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     if args.output is None and fmt.binary and sys.stdout.isatty():
-        raise CLIError(f"--format {fmt.name} is binary: write it to a file with --output FILE")
+        raise UsageError(f"--format {fmt.name} is binary: write it to a file with --output FILE")
     if args.output is not None and not Path(args.output).absolute().parent.is_dir():
-        raise CLIError(f"--output {args.output}: no such directory")
+        raise UsageError(f"--output {args.output}: no such directory")
     if args.max_output < 1:
-        raise CLIError(f"--max-output {args.max_output}: must be at least 1 byte")
+        raise UsageError(f"--max-output {args.max_output}: must be at least 1 byte")
     filters: dict[str, Any] = {
         "min_score": args.min_score,
         "validated_only": args.validated_only,
@@ -198,7 +193,7 @@ def _parse_since(value: str) -> Any:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise CLIError(
+        raise UsageError(
             f"--since {value!r} is not a date or time (YYYY-MM-DD, or ISO 8601 such as "
             "2025-03-01T09:00:00Z; without a zone it is UTC)"
         ) from None
@@ -257,7 +252,7 @@ class _ExportProgress:
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
-    from debugtrace.finalize.pipeline import FinalizeOptions
+    from debugtrace.finalize import FinalizeOptions
 
     options = FinalizeOptions(
         repeat=args.repeat, per_edit=args.per_edit, test_command=args.test_command, force=args.force
@@ -322,7 +317,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         with Collector(settings=settings) as c:
             has_tokens = c.storage.has_tokens()
         if not (settings.api_token or has_tokens):
-            raise CLIError(
+            raise UsageError(
                 f"refusing to serve on {args.host} without authentication: set "
                 "DEBUGTRACE_API_TOKEN or create a token (`debugtrace token create DEV_ID`), "
                 "or serve on 127.0.0.1"
@@ -359,7 +354,8 @@ def _store(c: Collector) -> Any:
 
 def _session(c: Collector, trace_id: str | None) -> Any:
     """The session named by id, else the open one of the current repository."""
-    from debugtrace.capture.session import NoOpenSession, repo_root
+    from debugtrace.capture.session import repo_root
+    from debugtrace.errors import NoOpenSession
 
     store = _store(c)
     if trace_id:
@@ -386,11 +382,11 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
     rest = list(args.rest)
     if "--" not in rest:
-        raise CLIError("usage: debugtrace exec [ID] -- COMMAND [ARGS...]")
+        raise UsageError("usage: debugtrace exec [ID] -- COMMAND [ARGS...]")
     split = rest.index("--")
     ids, cmd = rest[:split], rest[split + 1 :]
     if len(ids) > 1 or not cmd:
-        raise CLIError("usage: debugtrace exec [ID] -- COMMAND [ARGS...]")
+        raise UsageError("usage: debugtrace exec [ID] -- COMMAND [ARGS...]")
     with _collector(args) as c:
         session = _session(c, ids[0] if ids else None)
         event = run_command(
@@ -448,7 +444,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     try:
         request = parse_record(args)
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     with _collector(args) as c:
         try:
             session = _session(c, request.trace_id)
@@ -474,7 +470,8 @@ def cmd_shell_init(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from debugtrace.importers import TrajectoryError, convert
+    from debugtrace.errors import TrajectoryError
+    from debugtrace.importers import convert
     from debugtrace.ingest import parse_trace
 
     text = _read_input(args.file)
@@ -490,7 +487,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             limits=settings.limits,
         )
     except TrajectoryError as exc:
-        raise CLIError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     for doc in docs:  # all of them valid before any is stored
         parse_trace(doc, settings.limits)
     if args.dry_run:
@@ -782,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except CLIError as exc:
+    except UsageError as exc:
         _fail(str(exc))
         return exc.code
     except InvalidTrace as exc:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def _local(settings: Settings) -> Executor:
-    from debugtrace.jobs import LocalExecutor
+    from debugtrace.jobs.local import LocalExecutor
 
     return LocalExecutor(settings)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
-from debugtrace.errors import DebugtraceError
+from debugtrace.errors import ExportError
 
 if TYPE_CHECKING:
     from debugtrace.model import Trace
@@ -35,10 +35,6 @@ __all__ = [
     "get_format",
     "open_output",
 ]
-
-
-class ExportError(DebugtraceError, ValueError):
-    """The export cannot start: unknown format, missing optional dependency, unusable output."""
 
 
 @dataclass(frozen=True)

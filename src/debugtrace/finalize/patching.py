@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from debugtrace.errors import PatchError
+
 __all__ = ["ApplyOutcome", "apply_diff", "diff_paths", "normalize_diff"]
 
 METHODS = ("git-apply", "git-apply-3way", "patch-fuzzy")
@@ -51,9 +53,9 @@ def diff_paths(diff: str) -> list[str]:
     try:
         patch = PatchSet(diff)
     except UnidiffParseError as exc:
-        raise ValueError(f"not a unified diff: {exc}") from None
+        raise PatchError(f"not a unified diff: {exc}") from None
     if not len(patch):
-        raise ValueError("not a unified diff: no file headers or hunks found")
+        raise PatchError("not a unified diff: no file headers or hunks found")
     paths: list[str] = []
     for pf in patch:
         for name in (pf.source_file, pf.target_file):

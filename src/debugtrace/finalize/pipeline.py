@@ -22,20 +22,19 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from debugtrace.errors import DebugtraceError
+from debugtrace.errors import DebugtraceError, FinalizeConflict, StageFailed, StageSkipped
+from debugtrace.finalize import FinalizeHost, FinalizeOptions
 from debugtrace.model import EditEvent, Trace, TraceStatus, utcnow
 from debugtrace.results import EditResult, Stage, StageName, TraceResult, Validation
 from debugtrace.textutil import head_tail
 
 if TYPE_CHECKING:
-    from debugtrace.collector import Collector
     from debugtrace.sandbox import ProjectSpec, RunResult, Sandbox
 
-__all__ = ["FinalizeConflict", "FinalizeOptions", "finalize", "grader_names", "regrade"]
+__all__ = ["finalize", "grader_names", "regrade"]
 
 LOG_BYTES = 16 * 1024
 JUNIT = ".debugtrace-junit.xml"
@@ -46,39 +45,13 @@ _TEST_PATH = re.compile(
 Progress = Callable[[Stage], None]
 
 
-class FinalizeConflict(DebugtraceError):
-    """Finalize is already running for this trace."""
-
-
-class StageFailed(Exception):
-    """The stage's work said no; the message says why (recorded as status ``failed``)."""
-
-
-class StageSkipped(Exception):
-    """The stage has nothing to do; the message says why (recorded as status ``skipped``)."""
-
-
-@dataclass(frozen=True)
-class FinalizeOptions:
-    """Knobs of one finalize run (defaults come from the settings)."""
-
-    repeat: int | None = None
-    """Test runs on each side; more than one marks tests whose outcome changes as flaky."""
-    per_edit: bool = False
-    """Also apply the edits one by one and record which edit turned each test green."""
-    test_command: str | None = None
-    """Override the detected test command (split like a shell command line)."""
-    force: bool = False
-    """Run even when the trace looks like it is being finalized already (after a crash)."""
-
-
 def is_test_path(path: str) -> bool:
     """Whether an edited file is a test (its edits go into the "before" run too)."""
     return bool(_TEST_PATH.search(path))
 
 
 def finalize(
-    collector: Collector,
+    host: FinalizeHost,
     trace_id: str,
     options: FinalizeOptions | None = None,
     progress: Progress | None = None,
@@ -88,7 +61,7 @@ def finalize(
     Raises ``TraceNotFound`` for an unknown id and :class:`FinalizeConflict` when another finalize
     of the same trace is running. Anything else that goes wrong is recorded on the trace.
     """
-    storage = collector.storage
+    storage = host.storage
     trace = storage.get(trace_id)
     allowed: tuple[TraceStatus, ...] = ("open", "queued", "finalized")
     if options and options.force:
@@ -98,7 +71,7 @@ def finalize(
             f"trace {trace_id} is already being finalized; wait for it (or use --force if a "
             "previous run crashed)"
         )
-    run = _Run(collector, trace, options or FinalizeOptions(), progress)
+    run = _Run(host, trace, options or FinalizeOptions(), progress)
     try:
         run.execute()
     finally:
@@ -107,7 +80,7 @@ def finalize(
         storage.save_result(trace_id, run.result)
         storage.set_status(trace_id, "finalized")
     stored = storage.get(trace_id)
-    collector.plugins.trace_finalized(stored)
+    host.plugins.trace_finalized(stored)
     return stored
 
 
@@ -116,13 +89,13 @@ class _Run:
 
     def __init__(
         self,
-        collector: Collector,
+        host: FinalizeHost,
         trace: Trace,
         options: FinalizeOptions,
         progress: Progress | None,
     ) -> None:
-        self.collector = collector
-        self.settings = collector.settings
+        self.host = host
+        self.settings = host.settings
         self.trace = trace
         self.options = options
         self.progress = progress
@@ -154,7 +127,7 @@ class _Run:
             st.log = head_tail(st.log + "\n" + traceback.format_exc(), LOG_BYTES)
         finally:
             st.duration_s = round(time.monotonic() - start, 3)
-            self.collector.storage.save_result(str(self.trace.id), self.result)
+            self.host.storage.save_result(str(self.trace.id), self.result)
             self._notify(st)
 
     def _notify(self, st: Stage) -> None:
@@ -181,10 +154,11 @@ class _Run:
                 raise StageSkipped("nothing to validate: no edit applied")
             self.tests(st)
         with self.stage("grade") as st:
-            self.grade(st, grader_names(self.collector))
+            self.grade(st, grader_names(self.host))
 
     def workspace(self, st: Stage) -> None:
-        from debugtrace.finalize.workspace import RepoError, Workspace
+        from debugtrace.errors import RepoError
+        from debugtrace.finalize.workspace import Workspace
 
         ws = Workspace(
             self.settings.data_dir,
@@ -313,13 +287,13 @@ class _Run:
 
     def grade(self, st: Stage, names: list[str]) -> None:
         """Grade with each named grader; grades that worked are kept even if another failed."""
-        from debugtrace.grading import GradeError
+        from debugtrace.errors import GradeError
 
         failures = []
         fresh = []
         for name in names:
             try:
-                grader = self.collector.plugins.create("grader", name)
+                grader = self.host.plugins.create("grader", name)
                 try:
                     fresh.append(grader.grade(self.trace, self.result.validation))
                 finally:
@@ -349,7 +323,7 @@ class _Run:
                 test_command=argv,
                 report_format="junit" if any("{junit}" in a for a in argv) else None,
             )
-        spec: ProjectSpec | None = self.collector.plugins.detect_project(tree)
+        spec: ProjectSpec | None = self.host.plugins.detect_project(tree)
         if spec is None:
             raise StageFailed(
                 "cannot tell how to run this project's tests; set DEBUGTRACE_TEST_COMMAND or the "
@@ -359,7 +333,7 @@ class _Run:
 
     def sandbox(self) -> tuple[Sandbox, str]:
         name = self.settings.sandbox
-        plugins = self.collector.plugins
+        plugins = self.host.plugins
         if name != "auto":
             sb: Sandbox = plugins.create("sandbox", name)
             reason = sb.unavailable()
@@ -403,32 +377,32 @@ class _Run:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def grader_names(collector: Collector) -> list[str]:
+def grader_names(host: FinalizeHost) -> list[str]:
     """The graders to run: ``DEBUGTRACE_GRADER`` (comma-separated), else ``openai`` when an API
     key is set and the SDK is installed, else ``heuristic``."""
     import os
 
-    names = collector.settings.names(collector.settings.grader)
+    names = host.settings.names(host.settings.grader)
     if names:
         return names
-    info = collector.plugins.backends("grader").get("openai")
+    info = host.plugins.backends("grader").get("openai")
     if os.environ.get("OPENAI_API_KEY") and info is not None and not info.missing():
         return ["openai"]
     return ["heuristic"]
 
 
-def regrade(collector: Collector, trace_id: str, names: list[str] | None = None) -> Trace:
+def regrade(host: FinalizeHost, trace_id: str, names: list[str] | None = None) -> Trace:
     """Grade a stored trace again with its stored test verdict (the tests are not re-run).
 
     Replaces the grades of the graders that ran and the ``grade`` stage; returns the trace.
     """
-    storage = collector.storage
+    storage = host.storage
     trace = storage.get(trace_id)
-    run = _Run(collector, trace, FinalizeOptions(), None)
+    run = _Run(host, trace, FinalizeOptions(), None)
     run.result = trace.result.model_copy(deep=True)
     run.result.stages = [s for s in run.result.stages if s.name != "grade"]
     with run.stage("grade") as st:
-        run.grade(st, names or grader_names(collector))
+        run.grade(st, names or grader_names(host))
     return storage.get(trace_id)
 
 

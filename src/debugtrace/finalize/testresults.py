@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from debugtrace.errors import ReportError
 from debugtrace.results import Validation
 
 __all__ = ["classify", "parse_go_json", "parse_junit", "parse_libtest", "parse_unittest"]
@@ -40,7 +41,7 @@ def parse_junit(xml: bytes, root: Path | None = None) -> Outcomes:
     try:
         tree = ElementTree.fromstring(xml)
     except ElementTree.ParseError as exc:
-        raise ValueError(f"unreadable JUnit report: {exc}") from None
+        raise ReportError(f"unreadable JUnit report: {exc}") from None
     out: Outcomes = {}
     for case in tree.iter("testcase"):
         name = case.get("name", "")

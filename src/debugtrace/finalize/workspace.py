@@ -20,11 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from debugtrace.errors import RepoError
+
 __all__ = ["RepoError", "Workspace", "check_repo_url"]
-
-
-class RepoError(Exception):
-    """The repository cannot be used (refused URL, unreachable, too big, unknown commit)."""
 
 
 _REMOTE = re.compile(r"^(https://|ssh://|git@[\w.-]+:)")

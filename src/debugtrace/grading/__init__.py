@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from debugtrace.errors import GradeError
+
 if TYPE_CHECKING:
     from debugtrace.model import Trace
     from debugtrace.results import Grade, Validation
@@ -28,10 +30,6 @@ RUBRIC = {
     "calibration": "Did the stated confidence match the outcome?",
 }
 """The named sub-scores every built-in grader fills in, with the question each answers."""
-
-
-class GradeError(Exception):
-    """The grader could not produce a valid grade; the message says why (recorded on the trace)."""
 
 
 class RubricItem(BaseModel):

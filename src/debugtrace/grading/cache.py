@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from debugtrace.errors import UsageError
 from debugtrace.grading import trace_fingerprint
 from debugtrace.results import Grade
 
@@ -62,7 +63,7 @@ class GradeCache:
     def path(self, key: str) -> Path:
         """The file of ``key``; keys are hex digests, so nothing can escape the directory."""
         if not _KEY.fullmatch(key):
-            raise ValueError(f"grade cache keys are lowercase hex digests, not {key!r}")
+            raise UsageError(f"grade cache keys are lowercase hex digests, not {key!r}")
         return self.directory / f"{key}.json"
 
     def get(self, key: str) -> Grade | None:

@@ -22,7 +22,8 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from debugtrace.grading import GradeError, GradeOutput, Grader
+from debugtrace.errors import GradeError
+from debugtrace.grading import GradeOutput, Grader
 from debugtrace.grading.cache import GradeCache, grade_cache_key
 from debugtrace.grading.prompt import PROMPT_VERSION, build_prompt
 from debugtrace.results import Grade

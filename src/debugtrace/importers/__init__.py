@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from debugtrace.importers._options import ImportOptions, TrajectoryError
+from debugtrace.errors import TrajectoryError
+from debugtrace.importers._options import ImportOptions
 
 if TYPE_CHECKING:
     from debugtrace.config import Limits

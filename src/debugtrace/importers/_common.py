@@ -8,8 +8,9 @@ import posixpath
 from datetime import UTC, datetime
 from typing import Any
 
+from debugtrace.errors import TrajectoryError
 from debugtrace.gitdiff import split_diff
-from debugtrace.importers._options import ImportOptions, TrajectoryError
+from debugtrace.importers._options import ImportOptions
 from debugtrace.model import EditEvent, Event
 
 __all__ = [

@@ -7,19 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from debugtrace.errors import DebugtraceError
+from debugtrace.errors import TrajectoryError
 
 __all__ = ["ImportOptions", "TrajectoryError"]
 
 _BASE_COMMIT = re.compile(r"^[^\s-]\S*$")
-
-
-class TrajectoryError(DebugtraceError, ValueError):
-    """The input is not a trajectory of the named format, or lacks something a trace needs.
-
-    The message names the input and what is wrong, e.g. ``run.traj is not a SWE-agent trajectory:
-    missing "trajectory"``.
-    """
 
 
 @dataclass(frozen=True)

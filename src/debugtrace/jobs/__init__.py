@@ -13,28 +13,18 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from debugtrace.errors import DebugtraceError
-
-if TYPE_CHECKING:
-    from debugtrace.collector import Collector
-    from debugtrace.config import Settings
-
-__all__ = ["Executor", "Job", "JobConflict", "LocalExecutor", "run_job"]
+__all__ = ["Executor", "Job", "JobKind", "JobRunner", "JobState", "JobStore", "run_job"]
 
 log = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "done", "failed"]
 JobKind = Literal["finalize", "grade"]
-
-
-class JobConflict(DebugtraceError):
-    """The trace already has a finalize queued or running."""
 
 
 class Job(BaseModel):
@@ -51,25 +41,41 @@ class Job(BaseModel):
     updated_at: datetime
 
 
-def run_job(collector: Collector, job_id: str) -> Job | None:
+class JobStore(Protocol):
+    """What running a job needs from storage (every :class:`~debugtrace.storage.Storage` has it)."""
+
+    def claim_job(self, job_id: str) -> Job | None: ...
+
+    def finish_job(self, job_id: str, state: JobState, error: str | None = None) -> Job: ...
+
+
+class JobRunner(Protocol):
+    """What :func:`run_job` needs: the job store and the work (the Collector is one)."""
+
+    @property
+    def storage(self) -> JobStore: ...
+
+    def finalize(self, trace_id: str, options: Mapping[str, Any]) -> object: ...
+
+    def grade(self, trace_id: str, graders: list[str] | None = None) -> object: ...
+
+
+def run_job(runner: JobRunner, job_id: str) -> Job | None:
     """Claim the job and run it; returns it as it ended, or None if someone else had claimed it.
 
     Never raises for a failure of the work itself: that is recorded on the job (and, for
     finalize, as stage statuses on the trace).
     """
-    from debugtrace.finalize.pipeline import FinalizeOptions
-
-    storage = collector.storage
+    storage = runner.storage
     job = storage.claim_job(job_id)
     if job is None:
         return None
     try:
         if job.kind == "finalize":
             # A second attempt follows a crash that left the trace marked as finalizing.
-            options = FinalizeOptions(**{**job.options, "force": job.attempts > 1})
-            collector.finalize(job.trace_id, options)
+            runner.finalize(job.trace_id, {**job.options, "force": job.attempts > 1})
         else:
-            collector.grade(job.trace_id, job.options.get("graders"))
+            runner.grade(job.trace_id, job.options.get("graders"))
     except Exception as exc:
         log.exception("job %s failed", job_id)
         return storage.finish_job(job_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
@@ -85,20 +91,3 @@ class Executor(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional
         """Stop taking jobs; wait for the running ones where that makes sense."""
-
-
-class LocalExecutor(Executor):
-    """An in-process thread pool, for the embedded setup (zero configuration)."""
-
-    def __init__(self, settings: Settings) -> None:
-        from debugtrace.collector import Collector
-
-        self.collector = Collector(settings=settings)
-        self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="dt-job")
-
-    def submit(self, job_id: str) -> None:
-        self.pool.submit(run_job, self.collector, job_id)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=False)
-        self.collector.close()

@@ -12,13 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from debugtrace.errors import DebugtraceError
+from debugtrace.errors import SandboxError
 
 __all__ = ["ProjectSpec", "ResourceLimits", "RunResult", "Sandbox", "SandboxError", "SandboxHandle"]
-
-
-class SandboxError(DebugtraceError):
-    """The sandbox itself failed (engine gone, image missing, ...); the message says what to do."""
 
 
 @dataclass(frozen=True)

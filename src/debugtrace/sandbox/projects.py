@@ -1,4 +1,8 @@
-"""Built-in ``detect_project``: Python (first-class), Node, Go, Rust, Maven and make projects."""
+"""Project detection: Python (first-class), Node, Go, Rust, Maven and make projects.
+
+Registered as the built-in ``detect_project`` hook by ``default_plugins/projects.py``; plugins that
+know other project types answer first.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import json
 import re
 from pathlib import Path
 
-from debugtrace.hookspecs import hookimpl
 from debugtrace.sandbox import ProjectSpec
 
 PYTEST = (
@@ -41,7 +44,6 @@ def _has_make_test(path: Path) -> bool:
     return False
 
 
-@hookimpl(trylast=True)
 def detect_project(path: Path) -> ProjectSpec | None:
     """Detect the project type from marker files; returns None when nothing matches."""
     if _is_python(path):

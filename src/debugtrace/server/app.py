@@ -14,12 +14,22 @@ from starlette.concurrency import run_in_threadpool
 
 from debugtrace.collector import Collector
 from debugtrace.config import Settings
-from debugtrace.errors import ErrorDetail, InvalidTrace, JobNotFound, StorageError, TraceNotFound
-from debugtrace.finalize.workspace import RepoError, check_repo_url
+from debugtrace.errors import (
+    AuthError,
+    ErrorDetail,
+    Forbidden,
+    InvalidTrace,
+    JobConflict,
+    JobNotFound,
+    RepoError,
+    StorageError,
+    TraceNotFound,
+)
+from debugtrace.finalize.workspace import check_repo_url
 from debugtrace.ingest import parse_trace
-from debugtrace.jobs import Job, JobConflict
+from debugtrace.jobs import Job
 from debugtrace.model import EVENT_LIST, Event, Trace, TraceStatus
-from debugtrace.server.auth import ADMIN, Authenticator, AuthError, Forbidden, Principal
+from debugtrace.server.auth import ADMIN, Authenticator, Principal
 from debugtrace.server.bodylimit import BodyLimitMiddleware
 from debugtrace.server.dashboard import SESSION_COOKIE, Signer, install
 from debugtrace.storage import TracePage

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from debugtrace.errors import AuthError
+
 if TYPE_CHECKING:
     from debugtrace.collector import Collector
 
@@ -29,14 +31,6 @@ class Principal:
 
 
 ADMIN = Principal(None)
-
-
-class AuthError(Exception):
-    """No valid credentials (401)."""
-
-
-class Forbidden(Exception):
-    """Valid credentials, but not for this (403)."""
 
 
 class Authenticator:

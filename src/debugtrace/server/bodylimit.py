@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from debugtrace.errors import BodyTooLarge
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
-
-
-class BodyTooLarge(Exception):
-    """Raised inside the app's ``receive`` when the body passes the limit."""
 
 
 class BodyLimitMiddleware:

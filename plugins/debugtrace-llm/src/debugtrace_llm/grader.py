@@ -14,7 +14,8 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from debugtrace.grading import RUBRIC, GradeError, GradeOutput, Grader
+from debugtrace.errors import GradeError
+from debugtrace.grading import RUBRIC, GradeOutput, Grader
 from debugtrace.grading.prompt import PROMPT_VERSION, build_prompt
 from debugtrace.results import Grade
 from pydantic import ValidationError

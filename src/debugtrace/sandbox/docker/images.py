@@ -38,7 +38,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from debugtrace.sandbox import ProjectSpec, SandboxError
+from debugtrace.errors import SandboxError
+from debugtrace.sandbox import ProjectSpec
 
 __all__ = [
     "BASE_IMAGE",

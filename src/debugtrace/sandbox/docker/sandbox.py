@@ -42,12 +42,12 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
+from debugtrace.errors import SandboxError
 from debugtrace.sandbox import (
     ProjectSpec,
     ResourceLimits,
     RunResult,
     Sandbox,
-    SandboxError,
     SandboxHandle,
 )
 from debugtrace.sandbox.docker.images import ensure_env_image
@@ -294,7 +294,7 @@ class DockerSandbox(Sandbox):
         if handle.state.get("closed") or "data" not in handle.state:
             raise SandboxError("this docker sandbox handle is closed")
         if not argv:
-            raise ValueError("argv is empty")
+            raise SandboxError("argv is empty: there is no command to run")
         container = None
         try:
             container = self._create_run_container(handle, limits)

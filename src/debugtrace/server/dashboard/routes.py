@@ -14,10 +14,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.concurrency import run_in_threadpool
 
 from debugtrace.collector import Collector
-from debugtrace.errors import TraceNotFound
-from debugtrace.jobs import JobConflict
+from debugtrace.errors import AuthError, JobConflict, TraceNotFound
 from debugtrace.model import Trace
-from debugtrace.server.auth import ADMIN, Authenticator, AuthError, Principal
+from debugtrace.server.auth import ADMIN, Authenticator, Principal
 from debugtrace.server.dashboard import charts, views
 from debugtrace.server.dashboard.session import (
     CSRF_COOKIE,

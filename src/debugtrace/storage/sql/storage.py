@@ -385,7 +385,8 @@ class SQLStorage(Storage):
     # -- jobs -----------------------------------------------------------------------------------
 
     def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
-        from debugtrace.jobs import Job, JobConflict
+        from debugtrace.errors import JobConflict
+        from debugtrace.jobs import Job
 
         now = utcnow()
         job_id = new_trace_id()
