@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from docker_engine import docker_engine  # noqa: F401 - the fixture is used by name
+from support.docker_engine import docker_engine  # noqa: F401 - the fixture is used by name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

@@ -16,7 +16,7 @@ from debugtrace import Collector, Settings, UnknownBackend, hookimpl
 from debugtrace.hookspecs import hookspec
 from debugtrace.plugins import DEFAULT_PLUGINS, Plugins, plugin_manager
 
-FAKE = Path(__file__).parent / "fake_plugin"
+FAKE = Path(__file__).parent / "support" / "fake_plugin"
 
 
 class Recorder:

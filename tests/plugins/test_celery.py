@@ -21,14 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from calc_repo import example_trace, make_calc_repo
-from conftest import drop_pg_database, make_pg_database, require
 from debugtrace import Collector, Settings
 from debugtrace.jobs import Job
 from debugtrace.plugins import Plugins
-from plugin_install import install_plugin
+from support import ROOT
+from support.calc_repo import example_trace, make_calc_repo
+from support.plugin_install import install_plugin
+from support.services import drop_pg_database, make_pg_database, require
 
-PLUGIN_SRC = Path(__file__).parents[1] / "plugins" / "debugtrace-celery"
+PLUGIN_SRC = ROOT / "plugins" / "debugtrace-celery"
 REDIS_URL = os.environ.get("DEBUGTRACE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("DEBUGTRACE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 JOB_DEADLINE_S = 90

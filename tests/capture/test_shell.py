@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from calc_repo import make_calc_repo
-from conftest import require
 from debugtrace.capture.shell import command_line, snippet
 from debugtrace.cli import main
+from support.calc_repo import make_calc_repo
+from support.services import require
 
 VENV_BIN = Path(sys.executable).parent
 PROMPT = re.compile(rb"<dt:(\d+)>")

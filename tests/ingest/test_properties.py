@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from debugtrace import parse_events, parse_trace
 from debugtrace.storage.sql.storage import SQLStorage
-from strategies import events, traces
+from support.strategies import events, traces
 
 SERVER_FIELDS = {"id", "status", "created_at", "updated_at", "result"}
 

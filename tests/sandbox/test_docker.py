@@ -23,7 +23,7 @@ from debugtrace.plugins import Plugins
 from debugtrace.sandbox import ProjectSpec, ResourceLimits, SandboxHandle
 from debugtrace.sandbox.docker.sandbox import DockerSandbox, cleanup_leftovers
 from debugtrace.testing import SandboxContract
-from docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
+from support.docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
 
 pytestmark = pytest.mark.docker
 
@@ -293,8 +293,8 @@ def test_the_example_trace_finalizes_in_docker(
     settings: Settings,
     tmp_path: Path,
 ) -> None:
-    from calc_repo import example_trace, make_calc_repo
     from debugtrace import Collector
+    from support.calc_repo import example_trace, make_calc_repo
 
     repo = tmp_path / "calc"
     make_calc_repo(repo)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from debugtrace import Collector, Settings, hookimpl
 from debugtrace.finalize.patching import apply_diff
 from debugtrace.ingest.redact import Finding, Redactor
-from secrets_corpus import AWS_SECRET, GH, NEGATIVES, POSITIVES
+from support.secrets_corpus import AWS_SECRET, GH, NEGATIVES, POSITIVES
 
 REDACTOR = Redactor()
 

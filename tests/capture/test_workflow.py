@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from calc_repo import make_calc_repo
-from server_process import run_cli, server_env
+from support.calc_repo import make_calc_repo
+from support.server_process import run_cli, server_env
 
 FIXED = (
     "def divide(a, b):\n    if b == 0:\n        raise ValueError('division by zero')\n"

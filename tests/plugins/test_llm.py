@@ -23,9 +23,10 @@ from debugtrace.errors import GradeError
 from debugtrace.grading import GradeOutput, Grader
 from debugtrace.plugins import Plugins
 from debugtrace.testing import GraderContract, example_validation, sample_trace
-from plugin_install import install_plugin
+from support import ROOT
+from support.plugin_install import install_plugin
 
-PLUGIN_SRC = Path(__file__).parents[1] / "plugins" / "debugtrace-llm"
+PLUGIN_SRC = ROOT / "plugins" / "debugtrace-llm"
 
 VALID = {
     "score": 4,

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from calc_repo import git
 from debugtrace import Collector, Settings
+from support import DATA
+from support.calc_repo import git
 
-DATA = Path(__file__).parent / "data" / "realworld" / "semver"
+CASE = DATA / "realworld" / "semver"
 REGRESSION_TEST = "tests/test_subclass.py::test_replace_from_subclass"
 CHANGELOG = (
     "semver 3.0.2, Bug Fixes, PR 426: Fix Version.replace method to use the derived class of an "
@@ -57,7 +58,7 @@ def file_diffs(diff: str) -> list[tuple[str, str]]:
 
 def semver_repo(path: Path) -> str:
     """The 3.0.1 tree as a one-commit git repository; returns the commit."""
-    shutil.copytree(DATA / "tree", path)
+    shutil.copytree(CASE / "tree", path)
     git(path, "init", "-q", "-b", "main")
     git(path, "add", ".")
     git(path, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "3.0.1")
@@ -65,7 +66,7 @@ def semver_repo(path: Path) -> str:
 
 
 def semver_trace(repo: Path, base: str) -> dict[str, object]:
-    edits = file_diffs((DATA / "fix.diff").read_text())
+    edits = file_diffs((CASE / "fix.diff").read_text())
     assert [f for f, _ in edits] == ["src/semver/version.py", "tests/test_subclass.py"]
     return {
         "developer_id": "dev_semver",

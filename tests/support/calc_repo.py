@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from support import DATA
+
 CALC = "def divide(a, b):\n    return a / b\n"
 TESTS = """import pytest
 
@@ -21,7 +23,7 @@ def test_divide_by_zero():
     with pytest.raises(ValueError):
         divide(1, 0)
 """
-EXAMPLE = Path(__file__).parent / "data" / "minimal-trace.json"
+EXAMPLE = DATA / "minimal-trace.json"
 
 
 def git(repo: Path, *args: str) -> str:

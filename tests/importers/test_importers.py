@@ -32,19 +32,20 @@ from typing import Any
 import pytest
 from unidiff import PatchSet
 
-from calc_repo import git, make_calc_repo
-from conftest import require
 from debugtrace import Collector
 from debugtrace.errors import TrajectoryError
 from debugtrace.importers import FORMATS, convert, load
 from debugtrace.ingest import parse_trace
-from server_process import run_cli, server_env
+from support import DATA
+from support.calc_repo import git, make_calc_repo
+from support.server_process import run_cli, server_env
+from support.services import require
 
-DATA = Path(__file__).parent / "data" / "importers"
-HUMANEVALFIX = DATA / "swe-agent" / "humanevalfix-python-0.traj"  # SWE-agent 0.x
-TEST_REPO_RUN = DATA / "swe-agent" / "6e44b9__sweagenttestrepo-1c2844.traj"  # SWE-agent 1.x
-RENAME = DATA / "openhands" / "wrong_initial_state.json"
-CREATE_GAME = DATA / "openhands" / "basic.json"
+IMPORTERS = DATA / "importers"
+HUMANEVALFIX = IMPORTERS / "swe-agent" / "humanevalfix-python-0.traj"  # SWE-agent 0.x
+TEST_REPO_RUN = IMPORTERS / "swe-agent" / "6e44b9__sweagenttestrepo-1c2844.traj"  # SWE-agent 1.x
+RENAME = IMPORTERS / "openhands" / "wrong_initial_state.json"
+CREATE_GAME = IMPORTERS / "openhands" / "basic.json"
 REPO = "https://github.com/example/project"
 
 

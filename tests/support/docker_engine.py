@@ -19,14 +19,13 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import require
+from support import ROOT
+from support.services import require
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCKERD_SH = ROOT / "scripts" / "dockerd.sh"
 BUILD_SH = ROOT / "scripts" / "build-base-image.sh"
 IMAGE = "debugtrace-python:3.11"

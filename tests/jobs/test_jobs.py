@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from calc_repo import example_trace, make_calc_repo
 from debugtrace import Collector, Settings
 from debugtrace.errors import JobConflict
 from debugtrace.jobs import Job, run_job
+from support.calc_repo import example_trace, make_calc_repo
 
 
 def wait(collector: Collector, job: Job, deadline_s: float = 120) -> Job:

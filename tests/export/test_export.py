@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from calc_repo import example_trace, make_calc_repo
 from debugtrace import Collector, Grade, Settings, Trace, TraceResult
 from debugtrace.cli import main
 from debugtrace.errors import ExportError
@@ -33,6 +32,7 @@ from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent
 from debugtrace.results import EditResult
 from debugtrace.storage.sql.schema import traces
 from debugtrace.testing import example_validation, sample_trace
+from support.calc_repo import example_trace, make_calc_repo
 
 DEBUGTRACE = Path(sys.executable).parent / "debugtrace"
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from conftest import require
 from debugtrace.sandbox.local import LocalSandbox
 from debugtrace.testing import SandboxContract
+from support.services import require
 
 
 class TestLocalSandboxWithBwrap(SandboxContract):

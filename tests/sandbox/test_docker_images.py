@@ -25,7 +25,7 @@ from debugtrace.sandbox.docker.images import (
 )
 from debugtrace.sandbox.docker.sandbox import DockerSandbox
 from debugtrace.sandbox.projects import detect_project
-from docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
+from support.docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
 
 _L = ResourceLimits(timeout_s=60)
 

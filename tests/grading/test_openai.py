@@ -30,7 +30,7 @@ pytest.importorskip("starlette", reason="the fake OpenAI server needs the `serve
 pytest.importorskip("uvicorn", reason="the fake OpenAI server needs the `server` extra")
 
 from debugtrace.grading.openai import OpenAIGrader
-from fake_openai import FakeOpenAI, serve
+from support.fake_openai import FakeOpenAI, serve
 
 API_KEY = "sk-test-not-a-real-key"
 
@@ -344,8 +344,8 @@ def test_a_2000_event_trace_fits_the_token_budget(grader: OpenAIGrader, server: 
 def test_finalize_with_the_openai_grader_stores_the_servers_grade(
     server: FakeOpenAI, fast: Settings, tmp_path: Path
 ) -> None:
-    from calc_repo import example_trace, make_calc_repo
     from debugtrace import Collector
+    from support.calc_repo import example_trace, make_calc_repo
 
     make_calc_repo(tmp_path / "calc")
     s = fast.model_copy(update={"grader": "openai", "allow_local_repos": True, "sandbox": "local"})

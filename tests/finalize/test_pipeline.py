@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from calc_repo import example_trace, git, make_calc_repo
 from debugtrace import Collector, Settings
+from support.calc_repo import example_trace, git, make_calc_repo
 
 
 @pytest.fixture

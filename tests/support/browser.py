@@ -30,10 +30,11 @@ from typing import NoReturn
 
 import pytest
 
-from calc_repo import example_trace, git, make_calc_repo
-from conftest import require
 from debugtrace import Collector, Settings
-from server_process import FAST_TEST_COMMAND, Server, server_env
+from support import ROOT
+from support.calc_repo import example_trace, git, make_calc_repo
+from support.server_process import FAST_TEST_COMMAND, Server, server_env
+from support.services import require
 
 
 def _no_playwright() -> NoReturn:
@@ -61,7 +62,6 @@ except ImportError:
 
 __all__ = ["Locator", "Page", "expect"]  # for the test modules, which import them from here
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 """Screenshots of every run land here (gitignored; CI keeps them as artifacts)."""
 

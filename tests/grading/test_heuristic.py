@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,10 @@ from debugtrace import parse_trace
 from debugtrace.grading.heuristic import HeuristicGrader
 from debugtrace.results import Grade, Validation
 from debugtrace.testing import GraderContract, example_validation
-from strategies import traces
+from support import DATA
+from support.strategies import traces
 
-EXAMPLE = json.loads((Path(__file__).parent / "data" / "minimal-trace.json").read_text())
+EXAMPLE = json.loads((DATA / "minimal-trace.json").read_text())
 
 
 class TestHeuristicGrader(GraderContract):

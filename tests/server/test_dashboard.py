@@ -21,15 +21,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from calc_repo import example_trace, make_calc_repo
 from debugtrace import Collector, Settings
 from debugtrace.results import Grade, TraceResult, Validation
 from debugtrace.server.app import create_app
 from debugtrace.server.dashboard import CSP, charts
 from debugtrace.server.dashboard.views import PAGE_SIZE, split_diff
-from server_process import FAST_TEST_COMMAND, Server, server_env
+from support import ROOT
+from support.calc_repo import example_trace, make_calc_repo
+from support.server_process import FAST_TEST_COMMAND, Server, server_env
 
-DASHBOARD = Path(__file__).parent.parent / "src" / "debugtrace" / "server" / "dashboard"
+DASHBOARD = ROOT / "src" / "debugtrace" / "server" / "dashboard"
 ADMIN_TOKEN = "admin-token-for-dashboard-tests"
 EVIL = "<script>alert('x')</script>"
 EVIL_IMG = '<img src=x onerror="alert(1)">'

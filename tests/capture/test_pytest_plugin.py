@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from calc_repo import git, make_calc_repo
 from debugtrace import Collector, Trace
 from debugtrace.capture.pytest_recorder import Failure, RunReport
+from support.calc_repo import git, make_calc_repo
 
 pytest_plugins = ["pytester"]
 

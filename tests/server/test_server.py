@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from calc_repo import example_trace, git, make_calc_repo
-from server_process import Server, free_port, run_cli, server_env, wait_for_job
+from support.calc_repo import example_trace, git, make_calc_repo
+from support.server_process import Server, free_port, run_cli, server_env, wait_for_job
 
 MAX_BODY = 100_000
 FAIL_TO_PASS = ["tests/test_calc.py::test_divide_by_zero"]

@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from browser import (  # noqa: F401 - the fixtures are used by name
+from support import ROOT
+from support.browser import (  # noqa: F401 - the fixtures are used by name
     ADMIN_TOKEN,
     XSS,
     Browsing,
@@ -40,15 +41,15 @@ from browser import (  # noqa: F401 - the fixtures are used by name
     token_browsing,
     token_dashboard,
 )
-from calc_repo import example_trace
-from server_process import Server, wait_for_job
+from support.calc_repo import example_trace
+from support.server_process import Server, wait_for_job
 
 pytestmark = pytest.mark.slow
 expect.set_options(timeout=10_000)
 
 FAIL_TO_PASS = "tests/test_calc.py::test_divide_by_zero"
 STAGES = ["workspace", "apply", "tests", "grade"]
-DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img" / "dashboard-trace.png"
+DOCS_IMG = ROOT / "docs" / "img" / "dashboard-trace.png"
 # Read at import: the per-test hermetic environment drops every DEBUGTRACE_* variable.
 UPDATE_DOCS_IMG = os.environ.get("DEBUGTRACE_UPDATE_DOCS_IMG") == "1"
 

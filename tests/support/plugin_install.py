@@ -12,9 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import require
+from support import ROOT
+from support.services import require
 
-PLUGINS = Path(__file__).parent.parent / "plugins"
+PLUGINS = ROOT / "plugins"
 
 
 def install_plugin(target: Path, name: str, module: str, needs: str, needs_spec: str) -> Path:
