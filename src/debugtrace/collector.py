@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
@@ -120,19 +121,52 @@ class Collector:
     # -- the API ------------------------------------------------------------------------------
 
     def submit(
-        self, trace: Trace | Mapping[str, Any] | str | bytes, *, finalize: bool = False
+        self,
+        trace: Trace | Mapping[str, Any] | str | bytes,
+        *,
+        finalize: bool = False,
+        untrusted: bool = False,
     ) -> Trace:
         """Validate and store a trace (a model, dict or JSON text); returns it with its ``id``.
 
         Raises ``InvalidTrace`` (nothing is stored) or ``StorageError``. ``finalize=True`` runs the
-        finalize pipeline right after storing.
+        finalize pipeline right after storing. ``untrusted=True`` (the HTTP server) also refuses,
+        before storing, a ``repo_url`` that finalize would never clone under these settings: only
+        https and ssh, local paths only with ``allow_local_repos``.
         """
         parsed = parse_trace(trace, self.settings.limits, self.redactor)
+        if untrusted:
+            self.check_repo_url(parsed.repo_url)
         stored = self.storage.create(parsed)
         self.plugins.trace_submitted(stored)
         if finalize:
             return self.finalize(str(stored.id))
         return stored
+
+    def submit_many(self, traces: Sequence[Trace | Mapping[str, Any] | str | bytes]) -> list[Trace]:
+        """Validate every trace first, then store them all (an import of many files).
+
+        Raises ``InvalidTrace`` for the first invalid one, its position in the location, before
+        anything is stored.
+        """
+        parsed: list[Trace] = []
+        for i, doc in enumerate(traces):
+            try:
+                parsed.append(parse_trace(doc, self.settings.limits, self.redactor))
+            except InvalidTrace as exc:
+                raise InvalidTrace([replace(e, loc=(i, *e.loc)) for e in exc.errors]) from None
+        return [self.submit(trace) for trace in parsed]
+
+    def check_repo_url(self, url: str) -> None:
+        """Raise ``InvalidTrace`` (field ``repo_url``) when finalize would refuse to clone ``url``
+        under these settings; the message says why."""
+        from debugtrace.errors import ErrorDetail, RepoError
+        from debugtrace.finalize.workspace import check_repo_url
+
+        try:
+            check_repo_url(url, self.settings.allow_local_repos)
+        except RepoError as exc:
+            raise InvalidTrace([ErrorDetail(("repo_url",), str(exc))]) from None
 
     def add_events(
         self,
@@ -333,6 +367,40 @@ class Collector:
         from debugtrace.finalize.pipeline import regrade
 
         return regrade(self, trace_id, graders)
+
+    def count_traces(
+        self,
+        *,
+        min_score: int | None = None,
+        validated_only: bool = False,
+        developer_id: str | None = None,
+        since: datetime | None = None,
+        grader: str | None = None,
+    ) -> int | None:
+        """How many traces :meth:`iter_traces` would yield with these filters, when the storage
+        knows it cheaply (for a progress bar); None otherwise."""
+        query = self.export_query(
+            min_score=min_score,
+            validated_only=validated_only,
+            developer_id=developer_id,
+            since=since,
+            grader=grader,
+        )
+        return self.storage.count_traces(query)
+
+    # -- API tokens (the HTTP server's developers) ---------------------------------------------
+
+    def create_token(self, developer_id: str) -> str:
+        """Issue an API token for one developer; returns it (only its hash is stored)."""
+        return self.storage.create_token(developer_id)
+
+    def token_developer(self, token: str) -> str | None:
+        """The developer a valid (not revoked) token belongs to, or None."""
+        return self.storage.token_developer(token)
+
+    def has_tokens(self) -> bool:
+        """Whether any developer token has been issued."""
+        return self.storage.has_tokens()
 
     def record(
         self,

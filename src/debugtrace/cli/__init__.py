@@ -172,7 +172,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _collector(args) as c:
         total = None
         if sys.stderr.isatty():
-            total = c.storage.count_traces(c.export_query(**filters))
+            total = c.count_traces(**filters)
         with _ExportProgress(total) as progress:
             n = c.export(
                 fmt.name,
@@ -315,7 +315,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from debugtrace.collector import Collector
 
         with Collector(settings=settings) as c:
-            has_tokens = c.storage.has_tokens()
+            has_tokens = c.has_tokens()
         if not (settings.api_token or has_tokens):
             raise UsageError(
                 f"refusing to serve on {args.host} without authentication: set "
@@ -337,7 +337,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     with _collector(args) as c:
-        token = c.storage.create_token(args.developer_id)
+        token = c.create_token(args.developer_id)
     print(f"token for {args.developer_id} (shown once; only its hash is stored):", file=sys.stderr)
     print(token)
     return EXIT_OK
@@ -488,17 +488,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     except TrajectoryError as exc:
         raise UsageError(str(exc)) from None
-    for doc in docs:  # all of them valid before any is stored
-        parse_trace(doc, settings.limits)
     if args.dry_run:
+        for doc in docs:  # all of them valid before any is printed
+            parse_trace(doc, settings.limits)
         for doc in docs:  # JSON Lines: a single trace pipes straight into `debugtrace submit -`
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         return EXIT_OK
     from debugtrace.collector import Collector
 
     with Collector(settings=settings) as c:
-        for doc in docs:
-            trace = c.submit(doc)
+        for trace in c.submit_many(docs):  # all of them valid before any is stored
             print(f"stored trace with {len(trace.events)} events", file=sys.stderr)
             if args.finalize:
                 from debugtrace.cli.render import render_result
@@ -514,8 +513,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from debugtrace.cli.demo import run_demo
     from debugtrace.cli.render import render_trace
+    from debugtrace.collector import Collector
 
-    with tempfile.TemporaryDirectory(prefix="debugtrace-demo-") as tmp, _collector(args) as c:
+    # The demo finalizes the local repository it has just made, whatever the setting says.
+    settings = _settings(args).model_copy(update={"allow_local_repos": True})
+    with (
+        tempfile.TemporaryDirectory(prefix="debugtrace-demo-") as tmp,
+        Collector(settings=settings) as c,
+    ):
         print("recording a demo debugging session (calc.py: divide by zero) ...", file=sys.stderr)
         trace = run_demo(c, Path(tmp), finalize=not args.no_finalize, progress=_progress())
         sys.stdout.write(render_trace(trace))

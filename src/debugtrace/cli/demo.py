@@ -88,8 +88,9 @@ def run_demo(
     finalize: bool = True,
     progress: Callable[[Stage], None] | None = None,
 ) -> Trace:
-    """Record fixing the demo bug in a repository under ``workdir``, then finalize it (the local
-    repository is allowed for this run); returns the stored trace."""
+    """Record fixing the demo bug in a repository under ``workdir``, then finalize it; returns the
+    stored trace. The collector must allow local repositories (``allow_local_repos``) for the
+    finalize to clone it."""
     repo = workdir / "calc"
     base = make_demo_repo(repo)
     test_cmd = [sys.executable, "-m", "unittest", "-v", "test_calc"]
@@ -117,8 +118,4 @@ def run_demo(
         )
     if not finalize:
         return collector.get(rec.trace_id)
-    local = Collector(
-        settings=collector.settings.model_copy(update={"allow_local_repos": True}),
-        storage=collector.storage,
-    )
-    return local.finalize(rec.trace_id, progress=progress)
+    return collector.finalize(rec.trace_id, progress=progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -16,16 +17,13 @@ from debugtrace.collector import Collector
 from debugtrace.config import Settings
 from debugtrace.errors import (
     AuthError,
-    ErrorDetail,
     Forbidden,
     InvalidTrace,
     JobConflict,
     JobNotFound,
-    RepoError,
     StorageError,
     TraceNotFound,
 )
-from debugtrace.finalize.workspace import check_repo_url
 from debugtrace.ingest import parse_trace
 from debugtrace.jobs import Job
 from debugtrace.model import EVENT_LIST, Event, Trace, TraceStatus
@@ -217,14 +215,10 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         only stores). Returns the new id, the status and the job."""
         body = await request.body()
         trace = await run_in_threadpool(parse_trace, body, collector.settings.limits)
-        try:
-            # Refused here, not at finalize: a server never clones local paths unless allowed.
-            check_repo_url(trace.repo_url, collector.settings.allow_local_repos)
-        except RepoError as exc:
-            raise InvalidTrace([ErrorDetail(("repo_url",), str(exc))]) from None
         if not who.may_access(trace.developer_id):
             raise Forbidden(f"this token writes traces of developer {who.developer_id!r} only")
-        stored = await run_in_threadpool(collector.submit, trace)
+        # A server never clones local paths unless allowed: refused here, not at finalize.
+        stored = await run_in_threadpool(partial(collector.submit, trace, untrusted=True))
         job = None
         if finalize:
             job = await run_in_threadpool(collector.enqueue, str(stored.id))

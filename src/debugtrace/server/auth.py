@@ -51,7 +51,7 @@ class Authenticator:
             return True
         checked, value = self._any_tokens
         if time.monotonic() - checked > self.TTL_S:
-            value = self.collector.storage.has_tokens()
+            value = self.collector.has_tokens()
             self._any_tokens = (time.monotonic(), value)
         return value
 
@@ -69,7 +69,7 @@ class Authenticator:
         token = authorization[7:].strip()
         if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token.encode()):
             return ADMIN
-        developer = self.collector.storage.token_developer(token)
+        developer = self.collector.token_developer(token)
         if developer is None:
             raise AuthError("invalid or revoked token")
         return Principal(developer)
