@@ -20,7 +20,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /build
 # pyproject.toml always exists, so the wildcard may match nothing: ./wheels is optional
 COPY pyproject.toml wheel[s] /build/
-# The dependency list, read from pyproject.toml (self-references such as debugtrace[...] expanded),
+# The dependency list, read from pyproject.toml (self-references, debugtrace-collector[...], expanded)
 # and the build backend, installed apart in /opt/tools (it never reaches the runtime image).
 RUN python3 -m venv /opt/venv \
  && python3 -c 'import re, sys, tomllib; \

@@ -17,7 +17,7 @@ nox.options.error_on_external_run = True
 def tests(session: nox.Session) -> None:
     """Run the test suite (needs PostgreSQL; scripts/services.sh starts it)."""
     session.install("-e", ".[all,dev]")
-    session.run("python", "-m", "pytest", *session.posargs)
+    session.run("python", "-m", "pytest", *(session.posargs or ["-n", "auto"]))
 
 
 @nox.session

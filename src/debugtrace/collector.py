@@ -276,7 +276,7 @@ class Collector:
         """Write the matching traces to ``output`` in ``format``; returns how many were written.
 
         Formats: ``jsonl`` (one chat fine-tuning row per trace: ``{"messages", "tools",
-        "metadata"}``), ``parquet`` (one row per trace; extra ``debugtrace[parquet]``) and ``otel``
+        "metadata"}``), ``parquet`` (one row per trace; extra ``parquet``) and ``otel``
         (OpenTelemetry GenAI spans, one OTLP/JSON request per line). ``output`` is a binary (or,
         for jsonl and otel, text) stream, or a path, replaced only when the export succeeds;
         default: standard output. Filters: ``developer_id``; ``since`` (created at or after);

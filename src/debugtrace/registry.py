@@ -14,6 +14,10 @@ __all__ = ["BackendInfo", "Kind", "Register"]
 
 Kind = Literal["storage", "sandbox", "grader", "executor"]
 
+DISTRIBUTION = "debugtrace-collector"
+"""debugtrace's name on PyPI (``debugtrace`` there is an unrelated project); the import name, the
+CLI and the entry-point group are ``debugtrace``."""
+
 
 class Register(Protocol):
     """The ``register`` callable handed to ``register_*`` hooks."""
@@ -52,9 +56,11 @@ class BackendInfo:
         return [m for m in self.requires if importlib.util.find_spec(m) is None]
 
     def package(self) -> str:
-        """The distribution that provides this backend (``debugtrace`` for built-ins)."""
+        """The distribution that provides this backend (``debugtrace-collector`` for built-ins)."""
         from importlib.metadata import packages_distributions
 
         top = self.module.split(".")[0]
+        if top == "debugtrace":  # an editable install maps no distribution to it
+            return DISTRIBUTION
         dists = packages_distributions().get(top, [])
         return dists[0] if dists else top or "?"

@@ -146,7 +146,7 @@ def test_plugin_registers_openai_lazily(settings: Settings, server: FakeOpenAI) 
     plugins = Plugins(settings)
     info = plugins.backends("grader")["openai"]
     assert info.requires == ("openai",)
-    assert info.install_hint == "pip install 'debugtrace[openai]'"
+    assert info.install_hint == "pip install 'debugtrace-collector[openai]'"
     assert info.missing() == []
     assert isinstance(plugins.create("grader", "openai"), OpenAIGrader)
 

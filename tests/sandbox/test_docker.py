@@ -278,7 +278,7 @@ def test_the_engine_going_away_mid_run_is_a_sandbox_error_not_a_hang(
 def test_the_plugin_registers_docker_lazily(settings: Settings) -> None:
     info = Plugins(settings).backends("sandbox")["docker"]
     assert info.requires == ("docker",)
-    assert "debugtrace[docker]" in info.install_hint
+    assert "debugtrace-collector[docker]" in info.install_hint
     assert isinstance(Plugins(settings).create("sandbox", "docker"), DockerSandbox)
     code = (
         "import sys, debugtrace.default_plugins.docker_sandbox as m; "

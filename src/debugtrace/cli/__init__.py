@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from debugtrace import __version__
 from debugtrace.errors import UsageError
+from debugtrace.registry import DISTRIBUTION
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -587,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="debugtrace",
         description="Capture debugging sessions, validate fixes in a sandbox, grade the reasoning.",
     )
-    p.add_argument("--version", action="version", version="debugtrace 0.1.0")
+    p.add_argument("--version", action="version", version=f"{DISTRIBUTION} {__version__}")
     p.add_argument(
         "--database-url",
         metavar="URL",

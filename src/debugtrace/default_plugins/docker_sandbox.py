@@ -29,5 +29,5 @@ def register_sandboxes(register: Register) -> None:
         requires=("docker",),
         description="Docker engine at DOCKER_HOST: a fresh container per command, no network, "
         "read-only root, memory/process/file-size limits; image DEBUGTRACE_DOCKER_IMAGE",
-        install_hint="pip install 'debugtrace[docker]'",
+        install_hint="pip install 'debugtrace-collector[docker]'",
     )

@@ -27,5 +27,5 @@ def register_graders(register: Register) -> None:
         requires=("openai",),
         description="LLM grade through the openai SDK (DEBUGTRACE_MODEL; OPENAI_API_KEY, "
         "OPENAI_BASE_URL for any OpenAI-compatible server)",
-        install_hint="pip install 'debugtrace[openai]'",
+        install_hint="pip install 'debugtrace-collector[openai]'",
     )

@@ -29,5 +29,5 @@ def register_storage(register: Register) -> None:
         requires=("sqlalchemy", "alembic"),
         description="SQLAlchemy: SQLite file in the data dir by default; DEBUGTRACE_DATABASE_URL "
         "for PostgreSQL (extra `postgres`) or any other database",
-        install_hint="pip install 'debugtrace[postgres]' for PostgreSQL",
+        install_hint="pip install 'debugtrace-collector[postgres]' for PostgreSQL",
     )

@@ -81,7 +81,7 @@ class ExportFormat:
         """Raise ``ExportError`` saying what to install when a dependency is missing."""
         missing = self.missing()
         if missing:
-            hint = f": pip install 'debugtrace[{self.extra}]'" if self.extra else ""
+            hint = f": pip install 'debugtrace-collector[{self.extra}]'" if self.extra else ""
             raise ExportError(f"--format {self.name} needs {', '.join(missing)}{hint}")
 
     def writer(self, out: BinaryIO, options: ExportOptions) -> Writer:

@@ -1,4 +1,6 @@
-"""Traces as a Parquet file for analytics: one row per trace (extra ``debugtrace[parquet]``).
+"""Traces as a Parquet file for analytics: one row per trace.
+
+Needs the extra ``parquet`` (``pip install 'debugtrace-collector[parquet]'``).
 
 Columns: who, where and when; event counts per kind; the test verdict (``fix_validated``,
 ``fail_to_pass``); the score (:meth:`debugtrace.results.TraceResult.score`) and each grader's latest

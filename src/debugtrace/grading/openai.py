@@ -79,7 +79,7 @@ class OpenAIGrader(Grader):
             import openai
         except ImportError:
             raise GradeError(
-                "the openai grader needs the openai SDK: pip install 'debugtrace[openai]'"
+                "the openai grader needs the openai SDK: pip install 'debugtrace-collector[openai]'"
             ) from None
         try:
             return openai.OpenAI(

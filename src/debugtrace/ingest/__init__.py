@@ -1,4 +1,11 @@
-"""Turning untrusted input (dicts, JSON text) into validated model objects, with clear errors."""
+"""Untrusted input in: parse, bound and redact, before anything is stored.
+
+:func:`parse_trace` and :func:`parse_events` turn dicts or JSON text into validated model objects,
+with errors that name the field (:class:`~debugtrace.errors.InvalidTrace`). Every front end goes
+through them (via the Collector). :mod:`.limits` bounds sizes and counts; :mod:`.redact` replaces
+secrets with typed placeholders (``[REDACTED:kind]``), so nothing unredacted reaches storage, logs or
+a grader.
+"""
 
 from __future__ import annotations
 

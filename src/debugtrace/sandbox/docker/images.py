@@ -83,7 +83,8 @@ def _docker() -> Any:
         import docker
     except ImportError as exc:  # pragma: no cover - the docker extra is missing
         raise SandboxError(
-            "building sandbox images needs the docker SDK: pip install 'debugtrace[docker]'"
+            "building sandbox images needs the docker SDK: "
+            "pip install 'debugtrace-collector[docker]'"
         ) from exc
     return docker
 

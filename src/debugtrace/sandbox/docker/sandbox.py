@@ -83,7 +83,7 @@ def _docker() -> Any:
         import docker
     except ImportError as exc:  # pragma: no cover - registry checks `requires` first
         raise SandboxError(
-            "the docker sandbox needs the docker SDK: pip install 'debugtrace[docker]'"
+            "the docker sandbox needs the docker SDK: pip install 'debugtrace-collector[docker]'"
         ) from exc
     return docker
 
