@@ -368,24 +368,9 @@ class Collector:
 
         return regrade(self, trace_id, graders)
 
-    def count_traces(
-        self,
-        *,
-        min_score: int | None = None,
-        validated_only: bool = False,
-        developer_id: str | None = None,
-        since: datetime | None = None,
-        grader: str | None = None,
-    ) -> int | None:
-        """How many traces :meth:`iter_traces` would yield with these filters, when the storage
-        knows it cheaply (for a progress bar); None otherwise."""
-        query = self.export_query(
-            min_score=min_score,
-            validated_only=validated_only,
-            developer_id=developer_id,
-            since=since,
-            grader=grader,
-        )
+    def count_traces(self, query: ExportQuery) -> int | None:
+        """How many traces :meth:`iter_traces` would yield for ``query`` (from
+        :meth:`export_query`), when the storage knows it cheaply (for a progress bar); else None."""
         return self.storage.count_traces(query)
 
     # -- API tokens (the HTTP server's developers) ---------------------------------------------

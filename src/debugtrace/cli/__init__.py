@@ -174,7 +174,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _collector(args) as c:
         total = None
         if sys.stderr.isatty():
-            total = c.count_traces(**filters)
+            total = c.count_traces(c.export_query(**filters))
         with _ExportProgress(total) as progress:
             n = c.export(
                 fmt.name,
