@@ -18,21 +18,36 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from debugtrace.errors import InvalidTrace, TraceNotFound
 from debugtrace.grading import Grader
-from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent, Trace
+from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace, TraceStatus
 from debugtrace.results import Grade, Stage, TraceResult, Validation
 from debugtrace.sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxHandle
-from debugtrace.storage import ExportQuery, Storage, TraceQuery
+from debugtrace.storage import (
+    ExportQuery,
+    Storage,
+    TracePage,
+    TraceQuery,
+    TraceStats,
+    Verdict,
+    VerdictCount,
+    WeekCount,
+    week_of,
+)
+
+if TYPE_CHECKING:
+    from debugtrace.jobs import Job
 
 __all__ = [
+    "DefaultReads",
     "GraderContract",
     "SandboxContract",
     "StorageContract",
@@ -55,6 +70,59 @@ def sample_trace(developer_id: str | None = None, **fields: Any) -> Trace:
     }
     base.update(fields)
     return Trace.model_validate(base)
+
+
+class DefaultReads(Storage):
+    """Another storage with only its abstract methods (and jobs and tokens): every other read
+    is the contract's default built on them, as a backend that overrides nothing has it.
+    Compare a backend's overrides with ``DefaultReads(backend)``."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+
+    def create(self, trace: Trace) -> Trace:
+        return self.inner.create(trace)
+
+    def append_events(self, trace_id: str, events: Sequence[Event]) -> list[Event]:
+        return self.inner.append_events(trace_id, events)
+
+    def get(self, trace_id: str) -> Trace:
+        return self.inner.get(trace_id)
+
+    def list(self, query: TraceQuery) -> TracePage:
+        return self.inner.list(query)
+
+    def set_status(
+        self, trace_id: str, status: TraceStatus, *, expect: Collection[TraceStatus] = ()
+    ) -> bool:
+        return self.inner.set_status(trace_id, status, expect=expect)
+
+    def save_result(self, trace_id: str, result: TraceResult) -> None:
+        self.inner.save_result(trace_id, result)
+
+    def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
+        return self.inner.create_job(trace_id, kind, options)
+
+    def claim_job(self, job_id: str) -> Job | None:
+        return self.inner.claim_job(job_id)
+
+    def finish_job(self, job_id: str, state: str, error: str | None = None) -> Job:
+        return self.inner.finish_job(job_id, state, error)
+
+    def get_job(self, job_id: str) -> Job:
+        return self.inner.get_job(job_id)
+
+    def requeue_jobs(self) -> Sequence[Job]:
+        return self.inner.requeue_jobs()
+
+    def create_token(self, developer_id: str) -> str:
+        return self.inner.create_token(developer_id)
+
+    def token_developer(self, token: str) -> str | None:
+        return self.inner.token_developer(token)
+
+    def has_tokens(self) -> bool:
+        return self.inner.has_tokens()
 
 
 class StorageContract:
@@ -331,6 +399,127 @@ class StorageContract:
         ):
             count = storage.count_traces(query)
             assert count is None or count == len(list(storage.iter_traces(query)))
+
+    # -- what the dashboard reads: summaries, verdicts, counts ------------------------------
+
+    def test_get_summary_is_the_trace_without_its_events(self, storage: Storage) -> None:
+        stored = storage.create(sample_trace(branch="fix/zero", base_commit="a" * 40))
+        tid = str(stored.id)
+        storage.append_events(tid, [ReasoningEvent.new("more")])
+        summary = storage.get_summary(tid)
+        trace = storage.get(tid)
+        assert summary.id == tid
+        assert (summary.developer_id, summary.repo_url, summary.branch) == (
+            trace.developer_id,
+            trace.repo_url,
+            "fix/zero",
+        )
+        assert (summary.status, summary.event_count) == ("open", 4)
+        assert (summary.created_at, summary.updated_at) == (trace.created_at, trace.updated_at)
+        assert summary == DefaultReads(storage).get_summary(tid)  # the default agrees
+        listed = storage.list(TraceQuery(developer_id=trace.developer_id)).items
+        assert listed == [summary]
+        with pytest.raises(TraceNotFound):
+            storage.get_summary("no-such-trace")
+
+    def _verdict_cases(self, storage: Storage, dev: str) -> dict[str, Verdict]:
+        """Traces of ``dev`` with every kind of result, and the verdict each must have."""
+
+        def stored(result: TraceResult | None, status: TraceStatus = "open") -> str:
+            tid = str(storage.create(sample_trace(dev)).id)
+            if result is not None:
+                storage.save_result(tid, result)
+            if status != "open":
+                storage.set_status(tid, status)
+            return tid
+
+        def graded(validated: bool | None, *grades: tuple[str, int]) -> TraceResult:
+            return TraceResult(
+                validation=None if validated is None else example_validation(validated),
+                grades=[
+                    Grade(score=score, grader=grader, summary="s", rubric_version="r1")
+                    for grader, score in grades
+                ],
+            )
+
+        done: TraceStatus = "finalized"
+        return {
+            stored(None): Verdict(),
+            stored(None, "queued"): Verdict(),
+            # Two graders disagree: the lower counts.
+            stored(graded(True, ("heuristic", 4), ("openai", 2)), done): Verdict(
+                validated=True, score=2
+            ),
+            # Graded twice by one grader: the latest counts.
+            stored(graded(False, ("heuristic", 1), ("heuristic", 5)), done): Verdict(
+                validated=False, score=5
+            ),
+            # Tests ran, nobody graded; graded without a test verdict.
+            stored(graded(True), done): Verdict(validated=True),
+            stored(graded(None, ("heuristic", 3)), done): Verdict(score=3),
+            # A finalize that failed early: a result, but no verdict.
+            stored(TraceResult(stages=[Stage(name="workspace", status="error")])): Verdict(),
+        }
+
+    def test_verdicts_follow_the_stored_result(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        expected = self._verdict_cases(storage, dev)
+        ids = list(expected)
+        assert storage.verdicts([*ids, "no-such-trace"]) == expected
+        assert storage.verdicts(ids) == DefaultReads(storage).verdicts(ids)  # the default agrees
+        assert storage.verdicts([]) == {}
+        for tid in ids:
+            assert expected[tid] == Verdict.of(storage.get(tid).result)
+        # A new result replaces the verdict.
+        storage.save_result(ids[2], TraceResult(validation=example_validation(False)))
+        assert storage.verdicts([ids[2]]) == {ids[2]: Verdict(validated=False)}
+
+    def test_stats_count_by_status_verdict_and_week(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        expected = self._verdict_cases(storage, dev)
+        # Weeks start on Monday, in UTC: Sunday 23:30 at UTC-2 is Monday 01:30 UTC.
+        minus_two = timezone(timedelta(hours=-2))
+        dated = [
+            datetime(2024, 1, 7, 23, 30, tzinfo=minus_two),  # week of Monday 2024-01-08
+            datetime(2024, 1, 14, 23, 59, 59, tzinfo=UTC),  # Sunday: the same week
+            datetime(2024, 1, 7, 12, 0, tzinfo=UTC),  # Sunday: week of Monday 2024-01-01
+        ]
+        ids = list(expected) + [
+            str(storage.create(sample_trace(dev, created_at=w)).id) for w in dated
+        ]
+        stats = storage.stats(dev)
+        assert stats.total == len(ids)
+        assert stats.by_status() == {"open": 5, "queued": 1, "finalized": 4}
+        assert stats.by_score() == {None: 7, 2: 1, 5: 1, 3: 1}
+        assert stats.by_validated() == {None: 7, True: 2, False: 1}
+        assert VerdictCount(status="open", validated=None, score=None, traces=5) in stats.verdicts
+        weeks = {w.week: w.traces for w in stats.weeks}
+        assert (weeks[date(2024, 1, 1)], weeks[date(2024, 1, 8)]) == (1, 2)
+        assert weeks == Counter(week_of(storage.get_summary(t).created_at) for t in ids)
+        assert {w.developer_id for w in stats.weeks} == {dev}
+        assert stats == DefaultReads(storage).stats(dev)  # the default agrees
+        assert storage.stats(f"dev-{uuid.uuid4().hex[:12]}") == TraceStats()
+
+    def test_stats_of_everyone_include_each_developer(self, storage: Storage) -> None:
+        devs = [f"dev-{uuid.uuid4().hex[:12]}" for _ in range(2)]
+        when = datetime(2023, 5, 17, tzinfo=UTC)
+        for dev in devs:
+            self._verdict_cases(storage, dev)
+            storage.create(sample_trace(dev, created_at=when))
+        everyone = storage.stats()
+        for dev in devs:
+            own = storage.stats(dev)
+            assert [w for w in everyone.weeks if w.developer_id == dev] == own.weeks
+            assert WeekCount(developer_id=dev, week=date(2023, 5, 15), traces=1) in own.weeks
+            for count in own.verdicts:  # others' traces of the same kind add to these
+                mine = next(
+                    c
+                    for c in everyone.verdicts
+                    if (c.status, c.validated, c.score)
+                    == (count.status, count.validated, count.score)
+                )
+                assert mine.traces >= count.traces
+        assert everyone.total >= 2 * 8
 
 
 class SandboxContract:

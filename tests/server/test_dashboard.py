@@ -7,6 +7,7 @@ The browser tests (JS, layout, keyboard) are in test_dashboard_e2e.py.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import html
 import re
@@ -26,6 +27,7 @@ from debugtrace.results import Grade, TraceResult, Validation
 from debugtrace.server.app import create_app
 from debugtrace.server.dashboard import CSP, charts
 from debugtrace.server.dashboard.views import PAGE_SIZE, split_diff
+from debugtrace.testing import DefaultReads
 from support import ROOT
 from support.calc_repo import example_trace, make_calc_repo
 from support.server_process import FAST_TEST_COMMAND, Server, server_env
@@ -515,6 +517,48 @@ def test_the_overview_charts_and_their_numbers(store: dict[str, Any]) -> None:
     assert share["validated"] == [str(validated)]
     weekly = hidden_table(page, "traces-per-developer")
     assert sum(int(n) for cells in weekly.values() for n in cells) == len(traces)
+
+
+def test_a_backend_with_only_the_contracts_defaults_shows_the_same(
+    store: dict[str, Any], tmp_path: Path
+) -> None:
+    client: TestClient = store["client"]
+    inner = store["collector"].storage
+    with (
+        Collector(settings=settings_for(tmp_path), storage=DefaultReads(inner)) as other,
+        TestClient(create_app(collector=other)) as theirs,
+    ):
+        for params in (
+            {},
+            {"repo": "https://example.com/r1.git"},
+            {"validated": "yes", "developer": "alice"},
+            {"min_score": "2", "max_score": "4", "sort": "-score"},
+            {"status": "open", "sort": "created"},
+        ):
+            assert list_all(theirs, **params) == list_all(client, **params), params
+        ours, page = client.get("/overview").text, theirs.get("/overview").text
+        for figure in ("score-distribution", "validated-share", "traces-per-developer"):
+            assert hidden_table(page, figure) == hidden_table(ours, figure)
+        trace = store["seeded"][3]["id"]
+        assert theirs.get(f"/traces/{trace}").status_code == 200
+
+
+def test_the_dashboard_reads_through_the_storage_contract() -> None:
+    """No import of the SQL backend under server/, no probing a backend for undeclared methods."""
+    server = DASHBOARD.parent
+    for path in server.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not [n for n in names if n.startswith("debugtrace.storage.sql")], path
+    for path in DASHBOARD.rglob("*.py"):
+        assert "getattr(storage" not in path.read_text(), path
+        assert "isinstance(storage" not in path.read_text(), path
 
 
 # -- charts ---------------------------------------------------------------------------------------

@@ -1,6 +1,11 @@
 """The storage contract every backend implements (the SQL built-in, or a plugin's).
 
 ``debugtrace.testing.StorageContract`` runs the same behaviour tests against any implementation.
+
+A backend must implement the abstract methods. The others (:meth:`Storage.get_summary`,
+:meth:`Storage.verdicts`, :meth:`Storage.stats`, :meth:`Storage.iter_traces`, ...) have defaults
+built on those, so a new backend works at once; it overrides them with cheaper queries when its
+stores grow (the SQL backend answers the dashboard's with indexed columns and ``GROUP BY``).
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +27,20 @@ from debugtrace.results import TraceResult
 if TYPE_CHECKING:
     from debugtrace.jobs import Job
 
-__all__ = ["ExportQuery", "Storage", "TracePage", "TraceQuery", "TraceSummary", "new_trace_id"]
+__all__ = [
+    "ExportQuery",
+    "Storage",
+    "TracePage",
+    "TraceQuery",
+    "TraceStats",
+    "TraceSummary",
+    "Verdict",
+    "VerdictCount",
+    "VerdictFilter",
+    "WeekCount",
+    "new_trace_id",
+    "week_of",
+]
 
 
 _last_id = [0, 0]  # (milliseconds, random part) of the last id made by this process
@@ -63,6 +82,68 @@ class TraceQuery(BaseModel):
     """``next_cursor`` of the previous page."""
 
 
+class Verdict(BaseModel):
+    """A finalize result in two values, what listings and aggregates show of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    validated: bool | None = None
+    """Whether the fix validated (``Validation.fix_validated``); None while there is no test
+    verdict (not finalized yet, or the tests could not run)."""
+    score: int | None = None
+    """The result's :meth:`~debugtrace.results.TraceResult.score` (the lowest of each grader's
+    latest score); None when ungraded."""
+
+    @classmethod
+    def of(cls, result: TraceResult, grader: str | None = None) -> Verdict:
+        """The verdict of ``result`` (scored by ``grader`` alone when given)."""
+        validation = result.validation
+        return cls(
+            validated=validation.fix_validated if validation is not None else None,
+            score=result.score(grader),
+        )
+
+
+class VerdictFilter(BaseModel):
+    """Conditions on a :class:`Verdict`: the one definition of the result filters, used by
+    exports (:meth:`ExportQuery.accepts`) and the dashboard's list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    validated: bool | None = None
+    """True: only validated fixes; False: only fixes whose tests ran and did not validate."""
+    min_score: int | None = None
+    """Only scores at least this (ungraded traces never pass)."""
+    max_score: int | None = None
+    """Only scores at most this (ungraded traces never pass)."""
+    graded: bool = False
+    """Only traces with a score (implied by ``min_score`` and ``max_score``)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether any condition is set (an inactive filter accepts every verdict)."""
+        return (
+            self.validated is not None
+            or self.graded
+            or self.min_score is not None
+            or self.max_score is not None
+        )
+
+    def accepts(self, verdict: Verdict) -> bool:
+        """Whether ``verdict`` meets every condition."""
+        if self.validated is not None and verdict.validated is not self.validated:
+            return False
+        if self.graded or self.min_score is not None or self.max_score is not None:
+            score = verdict.score
+            if score is None:
+                return False
+            if self.min_score is not None and score < self.min_score:
+                return False
+            if self.max_score is not None and score > self.max_score:
+                return False
+        return True
+
+
 class ExportQuery(BaseModel):
     """Which traces to stream for an export (:meth:`Storage.iter_traces`), newest first.
 
@@ -89,14 +170,19 @@ class ExportQuery(BaseModel):
         """Whether a filter needs the finalize result (not only the trace's own columns)."""
         return self.validated_only or self.min_score is not None or self.grader is not None
 
+    def verdict_filter(self) -> VerdictFilter:
+        """The result filters as a :class:`VerdictFilter` (on the verdict scored by ``grader``)."""
+        return VerdictFilter(
+            validated=True if self.validated_only else None,
+            min_score=self.min_score,
+            graded=self.grader is not None,
+        )
+
     def accepts(self, result: TraceResult) -> bool:
         """Whether a trace with this finalize result passes the result filters."""
-        if self.validated_only and not (result.validation and result.validation.fix_validated):
-            return False
-        if self.min_score is None and self.grader is None:
+        if not self.filters_results:
             return True
-        score = result.score(self.grader)
-        return score is not None and (self.min_score is None or score >= self.min_score)
+        return self.verdict_filter().accepts(Verdict.of(result, self.grader))
 
 
 class TraceSummary(BaseModel):
@@ -119,6 +205,97 @@ class TracePage(BaseModel):
 
     items: list[TraceSummary]
     next_cursor: str | None = None
+
+
+def week_of(when: datetime) -> date:
+    """The Monday of the ISO week holding ``when`` (a naive time is taken as UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    day = when.date()
+    return day - timedelta(days=day.weekday())
+
+
+class VerdictCount(BaseModel):
+    """How many traces have one status and one verdict."""
+
+    status: TraceStatus
+    validated: bool | None
+    score: int | None
+    traces: int
+
+
+class WeekCount(BaseModel):
+    """How many traces one developer created in one week."""
+
+    developer_id: str
+    week: date
+    """The Monday (UTC) of the ISO week of the traces' ``created_at``."""
+    traces: int
+
+
+def _rank(value: bool | int | None) -> int:
+    return -1 if value is None else int(value)
+
+
+class TraceStats(BaseModel):
+    """Aggregates over a set of traces (:meth:`Storage.stats`): what an overview shows.
+
+    Every trace is counted once in ``verdicts`` (by status, validated, score) and once in
+    ``weeks`` (by developer and week of creation). Build one with :meth:`of`, which orders the
+    rows, so two backends counting the same traces give equal objects.
+    """
+
+    verdicts: list[VerdictCount] = Field(default_factory=list)
+    weeks: list[WeekCount] = Field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        verdicts: Mapping[tuple[TraceStatus, bool | None, int | None], int],
+        weeks: Mapping[tuple[str, date], int],
+    ) -> TraceStats:
+        """From counts by ``(status, validated, score)`` and by ``(developer_id, week)``; zero
+        counts are left out."""
+        return cls(
+            verdicts=[
+                VerdictCount(status=st, validated=v, score=sc, traces=n)
+                for (st, v, sc), n in sorted(
+                    verdicts.items(), key=lambda kv: (kv[0][0], _rank(kv[0][1]), _rank(kv[0][2]))
+                )
+                if n
+            ],
+            weeks=[
+                WeekCount(developer_id=dev, week=week, traces=n)
+                for (dev, week), n in sorted(weeks.items())
+                if n
+            ],
+        )
+
+    @property
+    def total(self) -> int:
+        """How many traces were counted."""
+        return sum(c.traces for c in self.verdicts)
+
+    def by_status(self) -> dict[str, int]:
+        """Traces per status (statuses with none left out)."""
+        out: Counter[str] = Counter()
+        for c in self.verdicts:
+            out[c.status] += c.traces
+        return dict(out)
+
+    def by_score(self) -> dict[int | None, int]:
+        """Traces per score; None counts the ungraded ones."""
+        out: Counter[int | None] = Counter()
+        for c in self.verdicts:
+            out[c.score] += c.traces
+        return dict(out)
+
+    def by_validated(self) -> dict[bool | None, int]:
+        """Traces per test verdict: validated, not validated, None (no verdict)."""
+        out: Counter[bool | None] = Counter()
+        for c in self.verdicts:
+            out[c.validated] += c.traces
+        return dict(out)
 
 
 class Storage(ABC):
@@ -149,6 +326,61 @@ class Storage(ABC):
     @abstractmethod
     def list(self, query: TraceQuery) -> TracePage:
         """Trace summaries matching ``query``, newest first, one page at a time."""
+
+    # -- reads with defaults built on the methods above (backends override them to go faster) --
+
+    def get_summary(self, trace_id: str) -> TraceSummary:
+        """The trace without its events (as :meth:`list` shows it); raises ``TraceNotFound``.
+
+        The default reads the whole trace with :meth:`get`.
+        """
+        trace = self.get(trace_id)
+        return TraceSummary.model_validate(
+            {
+                **trace.model_dump(include=set(TraceSummary.model_fields) - {"event_count"}),
+                "event_count": len(trace.events),
+            }
+        )
+
+    def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
+        """The :class:`Verdict` (validated, score) of each trace, by id, for a page of a listing;
+        unknown ids are left out.
+
+        The default reads each trace with :meth:`get` (events too): override it with a query
+        that reads only the results.
+        """
+        from debugtrace.errors import TraceNotFound
+
+        out: dict[str, Verdict] = {}
+        for trace_id in dict.fromkeys(trace_ids):
+            try:
+                out[trace_id] = Verdict.of(self.get(trace_id).result)
+            except TraceNotFound:  # unknown, or removed meanwhile
+                continue
+        return out
+
+    def stats(self, developer_id: str | None = None) -> TraceStats:
+        """Counts over every trace (of ``developer_id`` when given): by status and verdict, and
+        by developer and week of creation (see :class:`TraceStats`).
+
+        The default pages through :meth:`list` and :meth:`verdicts`, so it reads every trace:
+        override it with aggregate queries. Traces stored meanwhile may be left out.
+        """
+        verdicts: Counter[tuple[TraceStatus, bool | None, int | None]] = Counter()
+        weeks: Counter[tuple[str, date]] = Counter()
+        cursor: str | None = None
+        while True:
+            page = self.list(TraceQuery(developer_id=developer_id, limit=1000, cursor=cursor))
+            found = self.verdicts([s.id for s in page.items])
+            for summary in page.items:
+                verdict = found.get(summary.id)
+                if verdict is None:  # removed since the page was read
+                    continue
+                verdicts[(summary.status, verdict.validated, verdict.score)] += 1
+                weeks[(summary.developer_id, week_of(summary.created_at))] += 1
+            if page.next_cursor is None:
+                return TraceStats.of(verdicts, weeks)
+            cursor = page.next_cursor
 
     def iter_traces(self, query: ExportQuery) -> Iterator[Trace]:
         """Every trace matching ``query`` with its events and result, newest first (like

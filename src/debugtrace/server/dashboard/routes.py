@@ -415,10 +415,8 @@ async def _owned_trace(collector: Collector, who: Principal, trace_id: str) -> T
 
 
 async def _may_access(collector: Collector, who: Principal, trace_id: str) -> bool:
-    storage = collector.storage
-    read = getattr(storage, "get_summary", None) or storage.get  # no events when it can
     try:
-        summary = await run_in_threadpool(read, trace_id)
+        summary = await run_in_threadpool(collector.storage.get_summary, trace_id)
     except TraceNotFound:
         return False
     return who.may_access(summary.developer_id)

@@ -1,38 +1,39 @@
 """What the dashboard pages show, computed from the Collector (no HTTP here).
 
+Everything goes through the storage contract (:class:`~debugtrace.storage.Storage`), so any
+backend serves the dashboard; the built-in SQL one answers each call with one or two queries.
+
 Listing: the trace's own columns (developer, repository, status) are filtered by storage
-(:meth:`Collector.traces`, keyset pages newest first). The result columns (validated, score) come
-from each trace's stored finalize result, read without the events (one query per page on the
-built-in SQL storage); filters on them are applied while streaming pages, and a page stops as soon
-as it is full. Sorting by score or oldest first needs the whole filtered set: it is done in memory
-over at most :data:`SORT_LIMIT` traces (the newest), each a small summary.
+(:meth:`Collector.traces`, keyset pages newest first). The result columns come from
+:meth:`Storage.verdicts` (validated, score: one query per page on the SQL storage); the result
+filters (a :class:`~debugtrace.storage.VerdictFilter`, as exports use) are applied while streaming
+pages, and a page stops as soon as it is full. Sorting by score or oldest first needs the whole
+filtered set: it is done in memory over at most :data:`SORT_LIMIT` traces (the newest), each a
+small summary. The overview is :meth:`Storage.stats` (aggregate queries on the SQL storage).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal, cast, get_args
 
 from markupsafe import Markup
-from pydantic import BaseModel, Field
 
 from debugtrace.collector import Collector
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace, TraceStatus
 from debugtrace.results import TraceResult
 from debugtrace.server.auth import Principal
-from debugtrace.storage import Storage, TraceSummary
+from debugtrace.storage import TraceSummary, Verdict, VerdictFilter
 
 PAGE_SIZE = 25
 SCAN_LIMIT = 10_000
 """Most traces one list request reads while filtering on results (it then offers "Next")."""
 SORT_LIMIT = 5_000
 """Most (newest) matching traces sorted in memory for the score and oldest-first sorts."""
-OVERVIEW_LIMIT = 100_000
-"""Most (newest) traces the overview counts."""
 STATUSES: tuple[str, ...] = get_args(TraceStatus)
 SORTS = ("-created", "created", "-score", "score")
 OUTPUT_PREVIEW_LINES = 20
@@ -40,78 +41,6 @@ MAX_OUTPUT_CHARS = 200_000
 MAX_DIFF_CHARS = 400_000
 
 Sort = Literal["-created", "created", "-score", "score"]
-
-
-# -- results without events -------------------------------------------------------------------
-
-
-class _Graded(BaseModel):
-    grader: str = ""
-    score: int
-
-
-class _Validated(BaseModel):
-    fix_validated: bool = False
-
-
-class Verdict(BaseModel):
-    """What the list and the overview need of a finalize result, parsed without the rest (the
-    stage logs are most of a stored result)."""
-
-    validation: _Validated | None = None
-    grades: list[_Graded] = Field(default_factory=list)
-
-    @property
-    def validated(self) -> bool | None:
-        """True/False once the tests ran, None before (or when they could not run)."""
-        return self.validation.fix_validated if self.validation is not None else None
-
-    @property
-    def score(self) -> int | None:
-        """As :meth:`TraceResult.score`: the lowest of each grader's latest score."""
-        latest = {g.grader: g.score for g in self.grades}
-        return min(latest.values(), default=None)
-
-
-def verdicts(storage: Storage, ids: Sequence[str]) -> dict[str, Verdict]:
-    """The verdict of each trace, by id (missing ids are left out).
-
-    The built-in SQL storage answers with one query on the result column; other backends read
-    each trace (with its events) through the storage contract.
-    """
-    if not ids:
-        return {}
-    from debugtrace.storage.sql.storage import SQLStorage
-
-    if isinstance(storage, SQLStorage):
-        from sqlalchemy import select
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from debugtrace.errors import StorageError
-        from debugtrace.storage.sql.schema import traces
-
-        try:
-            with storage.engine.begin() as conn:
-                rows = conn.execute(
-                    select(traces.c.id, traces.c.result).where(traces.c.id.in_(list(ids)))
-                ).all()
-        except SQLAlchemyError as exc:  # the same 503 as every other storage read
-            raise StorageError(f"could not read results: {exc}") from exc
-        return {
-            r.id: Verdict.model_validate_json(r.result) if r.result else Verdict() for r in rows
-        }
-    from debugtrace.errors import TraceNotFound
-
-    out: dict[str, Verdict] = {}
-    for trace_id in ids:
-        try:
-            result = storage.get(trace_id).result
-        except TraceNotFound:
-            continue
-        out[trace_id] = Verdict.model_validate(
-            result.model_dump(include={"validation": {"fix_validated"}, "grades": True})
-        )
-    return out
 
 
 # -- the trace list ---------------------------------------------------------------------------
@@ -169,21 +98,13 @@ class Filters:
         return f
 
     @property
-    def filters_results(self) -> bool:
-        return bool(self.validated) or self.min_score is not None or self.max_score is not None
-
-    def accepts(self, verdict: Verdict) -> bool:
-        if self.validated and verdict.validated is not (self.validated == "yes"):
-            return False
-        if self.min_score is not None or self.max_score is not None:
-            score = verdict.score
-            if score is None:
-                return False
-            if self.min_score is not None and score < self.min_score:
-                return False
-            if self.max_score is not None and score > self.max_score:
-                return False
-        return True
+    def on_results(self) -> VerdictFilter:
+        """The filters on the finalize result (validated, score range)."""
+        return VerdictFilter(
+            validated={"yes": True, "no": False}.get(self.validated),
+            min_score=self.min_score,
+            max_score=self.max_score,
+        )
 
     def query(self, **changes: Any) -> dict[str, str]:
         """The filters as query parameters (empty ones left out), with ``changes`` applied."""
@@ -222,6 +143,8 @@ def _scan(
 ) -> Iterator[tuple[TraceSummary, Row | None]]:
     """Every trace the storage filters let through, newest first, from ``cursor`` on, each with
     its row when the result filters accept it (None when they do not)."""
+    storage = collector.storage
+    on_results = f.on_results
     while True:
         page = collector.traces(
             developer_id=developer,
@@ -230,10 +153,10 @@ def _scan(
             limit=batch,
             cursor=cursor,
         )
-        found = verdicts(collector.storage, [s.id for s in page.items])
+        found = storage.verdicts([s.id for s in page.items])
         for s in page.items:
             verdict = found.get(s.id) or Verdict()
-            row = Row(s, verdict.validated, verdict.score) if f.accepts(verdict) else None
+            row = Row(s, verdict.validated, verdict.score) if on_results.accepts(verdict) else None
             yield s, row
         if page.next_cursor is None:
             return
@@ -250,7 +173,7 @@ def list_page(collector: Collector, who: Principal, f: Filters) -> ListPage:
 
 def _newest_first(collector: Collector, f: Filters, developer: str | None) -> ListPage:
     rows: list[Row] = []
-    batch = PAGE_SIZE + 1 if not f.filters_results else 200
+    batch = PAGE_SIZE + 1 if not f.on_results.active else 200
     out = ListPage(rows)
     scan = _scan(collector, f, developer, f.cursor, batch)
     for scanned, (summary, row) in enumerate(scan, 1):
@@ -314,55 +237,45 @@ TOP_DEVELOPERS = 7
 MAX_WEEKS = 26
 
 
-def _week(when: datetime) -> date:
-    day = when.date()
-    return day - timedelta(days=day.weekday())  # the Monday of its ISO week
-
-
 def overview(collector: Collector, who: Principal) -> Overview:
     """Score distribution, validated share and traces per developer per week, for ``who``."""
-    developer = None if who.admin else who.developer_id
-    scores: Counter[str] = Counter()
+    stats = collector.storage.stats(developer_id=None if who.admin else who.developer_id)
+    out = Overview(total=stats.total)
+    scores = stats.by_score()
+    out.scores = [(str(s), scores.get(s, 0)) for s in range(1, 6)]
+    out.scores.append(("ungraded", scores.get(None, 0)))
     validated: Counter[str] = Counter()
-    per_week: Counter[tuple[str, date]] = Counter()
-    per_dev: Counter[str] = Counter()
-    out = Overview()
-    for summary, row in _scan(collector, Filters(), developer, None, 500):
-        if out.total == OVERVIEW_LIMIT:
-            out.note = f"Counted the newest {OVERVIEW_LIMIT} traces only."
-            break
-        out.total += 1
-        assert row is not None  # no result filters
-        scores[str(row.score) if row.score is not None else "ungraded"] += 1
-        if row.validated is None:
-            validated["not finalized" if summary.status != "finalized" else "no test verdict"] += 1
+    for c in stats.verdicts:
+        if c.validated is None:
+            validated["not finalized" if c.status != "finalized" else "no test verdict"] += c.traces
         else:
-            validated["validated" if row.validated else "not validated"] += 1
-        per_week[(summary.developer_id, _week(summary.created_at))] += 1
-        per_dev[summary.developer_id] += 1
-    out.scores = [(k, scores[k]) for k in ("1", "2", "3", "4", "5", "ungraded")]
+            validated["validated" if c.validated else "not validated"] += c.traces
     out.validated = [
         (k, validated[k])
         for k in ("validated", "not validated", "no test verdict", "not finalized")
         if k != "no test verdict" or validated[k]
     ]
-    if per_week:
-        last = max(w for _, w in per_week)
-        first = max(min(w for _, w in per_week), last - timedelta(weeks=MAX_WEEKS - 1))
+    if stats.weeks:
+        per_dev: Counter[str] = Counter()
+        for w in stats.weeks:
+            per_dev[w.developer_id] += w.traces
+        last = max(w.week for w in stats.weeks)
+        earliest = min(w.week for w in stats.weeks)
+        first = max(earliest, last - timedelta(weeks=MAX_WEEKS - 1))
         weeks = [first + timedelta(weeks=i) for i in range((last - first).days // 7 + 1)]
         top = [d for d, _ in per_dev.most_common(TOP_DEVELOPERS)]
-        others = len(per_dev) > len(top)
         series: dict[str, list[int]] = {d: [0] * len(weeks) for d in top}
-        if others:
+        if len(per_dev) > len(top):
             series["others"] = [0] * len(weeks)
-        index = {w: i for i, w in enumerate(weeks)}
-        for (dev, week), n in per_week.items():
-            if week in index:
-                series[dev if dev in top else "others"][index[week]] += n
+        index: dict[date, int] = {w: i for i, w in enumerate(weeks)}
+        for w in stats.weeks:
+            if w.week in index:
+                name = w.developer_id if w.developer_id in top else "others"
+                series[name][index[w.week]] += w.traces
         out.weeks = [w.isoformat() for w in weeks]
         out.per_developer = series
-        if min(w for _, w in per_week) < first:
-            out.note = (out.note + f" Weekly counts show the last {MAX_WEEKS} weeks.").strip()
+        if earliest < first:
+            out.note = f"Weekly counts show the last {MAX_WEEKS} weeks."
     return out
 
 

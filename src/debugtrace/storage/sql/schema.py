@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
+    func,
 )
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """Alembic head revision this code expects; checked cheaply on open without importing alembic."""
 
 EVENT_TIME = DateTime(timezone=True).with_variant(BigInteger(), "sqlite")
@@ -40,8 +43,23 @@ traces = Table(
     Column("event_count", Integer, nullable=False, server_default="0"),
     Column("metadata", Text, nullable=False, server_default="{}"),
     Column("result", Text),
+    # The result's verdict (debugtrace.storage.Verdict), written with it by save_result, so
+    # listings and aggregates need not parse the JSON: NULL = no test verdict / ungraded.
+    Column("validated", Boolean),
+    Column("score", SmallInteger),
     Index("ix_traces_developer_id", "developer_id", "id"),
-    Index("ix_traces_status", "status"),
+    # The overview's counts (Storage.stats) read these two indexes, never the rows (which hold
+    # the result JSON): by status and verdict, and (for one developer, or by week) the second.
+    Index("ix_traces_status_verdict", "status", "validated", "score"),
+    Index("ix_traces_stats", "developer_id", "created_at", "status", "validated", "score"),
+)
+
+# The list filtered by repository, newest first. PostgreSQL cannot index values over a third of
+# a page (a repository URL may be longer), so there the index holds md5(repo_url) and the list
+# query adds that condition.
+Index("ix_traces_repo_url", traces.c.repo_url, traces.c.id).ddl_if(dialect="sqlite")
+Index("ix_traces_repo_url_md5", func.md5(traces.c.repo_url), traces.c.id).ddl_if(
+    dialect="postgresql"
 )
 
 events = Table(

@@ -14,10 +14,10 @@ import re
 import secrets
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, and_, func, select, true, update
+from sqlalchemy import Date, Row, and_, cast, func, select, true, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from debugtrace.config import Limits
@@ -29,7 +29,9 @@ from debugtrace.storage import (
     Storage,
     TracePage,
     TraceQuery,
+    TraceStats,
     TraceSummary,
+    Verdict,
     new_trace_id,
 )
 
@@ -87,7 +89,7 @@ class SQLStorage(Storage):
                 f"cannot open the database {self._safe_url()}: {_reason(exc)}"
             ) from exc
         except ImportError as exc:
-            hint = " (pip install 'debugtrace[postgres]')" if "postgres" in url else ""
+            hint = " (pip install 'debugtrace-collector[postgres]')" if "postgres" in url else ""
             raise StorageError(
                 f"the database driver for {self._safe_url()} is not installed: {exc}{hint}"
             ) from exc
@@ -246,12 +248,18 @@ class SQLStorage(Storage):
         return bool(changed)
 
     def save_result(self, trace_id: str, result: TraceResult) -> None:
+        verdict = Verdict.of(result)  # kept next to the JSON for listings and counts
         try:
             with self._writer.begin() as conn:
                 changed = conn.execute(
                     update(traces)
                     .where(traces.c.id == trace_id)
-                    .values(result=result.model_dump_json(), updated_at=utcnow())
+                    .values(
+                        result=result.model_dump_json(),
+                        validated=verdict.validated,
+                        score=verdict.score,
+                        updated_at=utcnow(),
+                    )
                 ).rowcount
         except SQLAlchemyError as exc:
             raise StorageError(f"could not store the result: {_reason(exc)}") from exc
@@ -276,9 +284,13 @@ class SQLStorage(Storage):
         return _trace(row, json.loads(row.result) if row.result else {}, _parse_events(rows))
 
     def get_summary(self, trace_id: str) -> TraceSummary:
-        """The trace without its events; raises ``TraceNotFound``."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(*_SUMMARY_COLUMNS).where(traces.c.id == trace_id)).first()
+        """The trace's row without its events; raises ``TraceNotFound``."""
+        try:
+            with self.engine.begin() as conn:
+                stmt = select(*_SUMMARY_COLUMNS).where(traces.c.id == trace_id)
+                row = conn.execute(stmt).first()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not read the trace: {_reason(exc)}") from exc
         if row is None:
             raise TraceNotFound(trace_id)
         return TraceSummary.model_validate(_summary_dict(row))
@@ -289,6 +301,8 @@ class SQLStorage(Storage):
             conds.append(traces.c.developer_id == query.developer_id)
         if query.repo_url is not None:
             conds.append(traces.c.repo_url == query.repo_url)
+            if self.engine.dialect.name == "postgresql":  # what ix_traces_repo_url_md5 holds
+                conds.append(func.md5(traces.c.repo_url) == func.md5(query.repo_url))
         if query.status is not None:
             conds.append(traces.c.status == query.status)
         if query.since is not None:
@@ -309,6 +323,68 @@ class SQLStorage(Storage):
         items = [TraceSummary.model_validate(_summary_dict(r)) for r in rows[: query.limit]]
         more = len(rows) > query.limit
         return TracePage(items=items, next_cursor=items[-1].id if more and items else None)
+
+    VERDICTS_PER_QUERY = 500
+    """Ids per ``IN (...)`` list when reading verdicts."""
+
+    def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
+        """Read from the ``validated`` and ``score`` columns (``save_result`` writes them with
+        the result), one query per :attr:`VERDICTS_PER_QUERY` ids."""
+        ids = list(dict.fromkeys(trace_ids))
+        out: dict[str, Verdict] = {}
+        try:
+            with self.engine.begin() as conn:
+                for i in range(0, len(ids), self.VERDICTS_PER_QUERY):
+                    chunk = ids[i : i + self.VERDICTS_PER_QUERY]
+                    rows = conn.execute(
+                        select(traces.c.id, traces.c.validated, traces.c.score).where(
+                            traces.c.id.in_(chunk)
+                        )
+                    )
+                    for tid, validated, score in rows:
+                        out[tid] = Verdict(
+                            validated=None if validated is None else bool(validated), score=score
+                        )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not read results: {_reason(exc)}") from exc
+        return out
+
+    def stats(self, developer_id: str | None = None) -> TraceStats:
+        """Two ``GROUP BY`` queries, by status and verdict and by developer and week, that read
+        only the indexes ``ix_traces_status_verdict`` and ``ix_traces_stats`` (see schema.py)."""
+        week = self._week_of_created_at()
+        if week is None:  # a database without a known week function: count in Python
+            return super().stats(developer_id)
+        cond = traces.c.developer_id == developer_id if developer_id is not None else true()
+        by_verdict = (
+            select(traces.c.status, traces.c.validated, traces.c.score, func.count())
+            .where(cond)
+            .group_by(traces.c.status, traces.c.validated, traces.c.score)
+        )
+        by_week = (
+            select(traces.c.developer_id, week, func.count())
+            .where(cond)
+            .group_by(traces.c.developer_id, week)
+        )
+        try:
+            with self.engine.begin() as conn:
+                verdicts = {
+                    (status, None if validated is None else bool(validated), score): n
+                    for status, validated, score, n in conn.execute(by_verdict)
+                }
+                weeks = {(dev, _date(day)): n for dev, day, n in conn.execute(by_week)}
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not count traces: {_reason(exc)}") from exc
+        return TraceStats.of(verdicts, weeks)
+
+    def _week_of_created_at(self) -> Any:
+        """SQL for the Monday (UTC) of the week of ``created_at``, or None for other databases."""
+        created = traces.c.created_at
+        if self._sqlite:  # stored as UTC text; 'weekday 0' goes on to Sunday, then back 6 days
+            return func.date(created, "weekday 0", "-6 days")
+        if self.engine.dialect.name == "postgresql":
+            return cast(func.date_trunc("week", func.timezone("UTC", created)), Date)
+        return None
 
     EXPORT_EVENTS_PER_READ = 5000
     """Traces of a page are read with one events query per this many events (by event_count)."""
@@ -600,6 +676,11 @@ def _summary_dict(row: Row[Any]) -> dict[str, Any]:
     doc["created_at"] = _utc(doc["created_at"])
     doc["updated_at"] = _utc(doc["updated_at"])
     return doc
+
+
+def _date(value: date | str) -> date:
+    # SQLite's date() gives text; PostgreSQL a date.
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _reason(exc: Exception) -> str:
