@@ -135,6 +135,19 @@ def test_the_server_reaches_storage_only_through_its_contract() -> None:
     assert not offenders
 
 
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_front_ends_never_reach_into_the_collectors_storage(front_end: str) -> None:
+    # What a front end needs from storage is a Collector method, where policy can live.
+    offenders = [
+        f"{name}:{node.lineno}"
+        for name, path in modules().items()
+        if within(name, (front_end,))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "storage"
+    ]
+    assert offenders == []
+
+
 def all_exception_classes() -> Iterator[type[BaseException]]:
     for name in sorted(modules()):
         if name.endswith(".__main__"):

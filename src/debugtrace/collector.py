@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
@@ -17,7 +17,14 @@ from debugtrace.ingest import parse_events, parse_trace
 from debugtrace.ingest.redact import Redactor
 from debugtrace.model import Event, Trace, TraceStatus
 from debugtrace.plugins import Plugins
-from debugtrace.storage import Storage, TracePage, TraceQuery
+from debugtrace.storage import (
+    Storage,
+    TracePage,
+    TraceQuery,
+    TraceStats,
+    TraceSummary,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -187,6 +194,20 @@ class Collector:
     def get(self, trace_id: str) -> Trace:
         """The stored trace with its events and results; raises ``TraceNotFound``."""
         return self.storage.get(trace_id)
+
+    def summary(self, trace_id: str) -> TraceSummary:
+        """The trace without its events (id, developer, repository, status, counts); raises
+        ``TraceNotFound``. Cheaper than :meth:`get` for a trace with many events."""
+        return self.storage.get_summary(trace_id)
+
+    def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
+        """Validated and score of each of these traces, by id (unknown ids left out)."""
+        return self.storage.verdicts(trace_ids)
+
+    def stats(self, developer_id: str | None = None) -> TraceStats:
+        """Counts over every trace (of ``developer_id`` when given): by status, verdict and
+        score, and by developer and week."""
+        return self.storage.stats(developer_id)
 
     def traces(
         self,

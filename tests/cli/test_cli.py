@@ -355,14 +355,14 @@ def test_schema_events_prints_the_event_list_schema(cli: CLI) -> None:
 def test_plugins_lists_the_builtin_sql_storage(cli: CLI) -> None:
     out = cli("plugins").assert_ok().out
     assert any(
-        line.split()[:4] == ["storage", "sql", "debugtrace", "ok"] for line in out.splitlines()
+        line.split()[:4] == ["storage", "sql", "debugtrace-collector", "ok"] for line in out.splitlines()
     )
 
 
 def test_plugins_json(cli: CLI) -> None:
     rows = cli("plugins", "--json").assert_ok().json()
     sql = next(r for r in rows if r["kind"] == "storage" and r["name"] == "sql")
-    assert sql["package"] == "debugtrace"
+    assert sql["package"] == "debugtrace-collector"
     assert sql["installed"] is True
     assert sql["missing"] == []
 
@@ -376,7 +376,7 @@ def test_db_upgrade_creates_a_new_database(cli: CLI, tmp_path: Path) -> None:
 
 
 def test_version(cli: CLI) -> None:
-    assert cli("--version").assert_ok().out.startswith("debugtrace ")
+    assert cli("--version").assert_ok().out.startswith("debugtrace-collector ")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["submit", "--help"], ["events", "add", "--help"]])

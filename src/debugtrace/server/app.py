@@ -184,7 +184,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     # -- helpers --------------------------------------------------------------------------------
 
     async def owned_trace(trace_id: str, who: Principal) -> Any:
-        summary = await run_in_threadpool(_summary, collector, trace_id)
+        summary = await run_in_threadpool(collector.summary, trace_id)
         if not who.may_access(summary.developer_id):
             raise TraceNotFound(trace_id)  # another developer's trace: as if it did not exist
         return summary
@@ -298,7 +298,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             # One trip to the thread pool for the whole batch (the hot path of ingestion); the
             # raw body goes to the library, which parses it once.
             # The admin may write any trace: no ownership query on the hot path.
-            if not who.admin and not who.may_access(_summary(collector, trace_id).developer_id):
+            if not who.admin and not who.may_access(collector.summary(trace_id).developer_id):
                 raise TraceNotFound(trace_id)
             return collector.add_events(trace_id, body)
 
@@ -343,12 +343,6 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     app.state.signer = install(app, collector, auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=collector.settings.max_body_bytes)
     return app
-
-
-def _summary(collector: Collector, trace_id: str) -> Any:
-    storage = collector.storage
-    getter = getattr(storage, "get_summary", None)
-    return getter(trace_id) if getter else storage.get(trace_id)
 
 
 def app_from_env() -> FastAPI:

@@ -416,7 +416,7 @@ async def _owned_trace(collector: Collector, who: Principal, trace_id: str) -> T
 
 async def _may_access(collector: Collector, who: Principal, trace_id: str) -> bool:
     try:
-        summary = await run_in_threadpool(collector.storage.get_summary, trace_id)
+        summary = await run_in_threadpool(collector.summary, trace_id)
     except TraceNotFound:
         return False
     return who.may_access(summary.developer_id)

@@ -143,7 +143,6 @@ def _scan(
 ) -> Iterator[tuple[TraceSummary, Row | None]]:
     """Every trace the storage filters let through, newest first, from ``cursor`` on, each with
     its row when the result filters accept it (None when they do not)."""
-    storage = collector.storage
     on_results = f.on_results
     while True:
         page = collector.traces(
@@ -153,7 +152,7 @@ def _scan(
             limit=batch,
             cursor=cursor,
         )
-        found = storage.verdicts([s.id for s in page.items])
+        found = collector.verdicts([s.id for s in page.items])
         for s in page.items:
             verdict = found.get(s.id) or Verdict()
             row = Row(s, verdict.validated, verdict.score) if on_results.accepts(verdict) else None
@@ -239,7 +238,7 @@ MAX_WEEKS = 26
 
 def overview(collector: Collector, who: Principal) -> Overview:
     """Score distribution, validated share and traces per developer per week, for ``who``."""
-    stats = collector.storage.stats(developer_id=None if who.admin else who.developer_id)
+    stats = collector.stats(developer_id=None if who.admin else who.developer_id)
     out = Overview(total=stats.total)
     scores = stats.by_score()
     out.scores = [(str(s), scores.get(s, 0)) for s in range(1, 6)]
