@@ -132,6 +132,17 @@ class Settings(BaseSettings):
         True, description="Also run detect-secrets' detectors on lines that still look suspect."
     )
     limits: Limits = Field(default_factory=Limits, description="Input size limits (see below).")
+    allow_private_repos: bool = Field(
+        False,
+        description="Allow https/ssh repository hosts that resolve to loopback, private or "
+        "link-local addresses (implied by `allow_local_repos`).",
+    )
+    max_checkout_bytes: int = Field(
+        1024**3, ge=1, description="Largest checkout finalize makes (the commit's files, in bytes)."
+    )
+    apply_timeout_s: float = Field(
+        300, gt=0, description="Time allowed to apply a trace's edits; edits not reached fail."
+    )
 
     @field_validator("redact_patterns")
     @classmethod

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from debugtrace.config import Settings
+    from debugtrace.ingest.redact import Redactor
     from debugtrace.plugins import Plugins
     from debugtrace.storage import Storage
 
@@ -26,7 +27,8 @@ __all__ = ["FinalizeHost", "FinalizeOptions"]
 
 class FinalizeHost(Protocol):
     """What the pipeline needs: settings, the storage it reads and writes, the plugins it asks for
-    a sandbox, project detection and graders."""
+    a sandbox, project detection and graders, and the redactor every stored log and message goes
+    through (the one that redacts incoming traces; None when redaction is off)."""
 
     @property
     def settings(self) -> Settings: ...
@@ -36,6 +38,9 @@ class FinalizeHost(Protocol):
 
     @property
     def plugins(self) -> Plugins: ...
+
+    @property
+    def redactor(self) -> Redactor | None: ...
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ stage never loses what the earlier ones found, and the trace itself is never los
   When no edit applied there is nothing to validate, and the tests stage is skipped.
 - The "before" run is the base commit plus the trace's edits to test files (so a regression test
   the developer wrote fails there, as in SWE-bench); the "after" run has every edit.
+- Every stored message and log goes through the host's redactor (the one incoming traces go
+  through: test output can print secrets too) and then is bounded; the apply stage has a time
+  budget (``apply_timeout_s``), and an edit that changed a checkout's ``.git`` discards it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from debugtrace.errors import DebugtraceError, FinalizeConflict, StageFailed, StageSkipped
 from debugtrace.finalize import FinalizeHost, FinalizeOptions
@@ -32,11 +35,17 @@ from debugtrace.results import EditResult, Stage, StageName, TraceResult, Valida
 from debugtrace.textutil import head_tail
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
+    from debugtrace.finalize.workspace import Workspace
     from debugtrace.sandbox import ProjectSpec, RunResult, Sandbox
 
 __all__ = ["finalize", "grader_names", "regrade"]
 
 LOG_BYTES = 16 * 1024
+MESSAGE_BYTES = 1000
+"""A stage's one-line message is cut to this (after redaction)."""
+EDIT_MESSAGE_BYTES = 2000
 JUNIT = ".debugtrace-junit.xml"
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|spec|__tests__)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$"
@@ -105,8 +114,20 @@ class _Run:
         self.after: Path | None = None
         self.base_sha: str | None = None
         self.applied: list[EditEvent] = []
+        self.redactor = host.redactor
+        self._lock: FileLock | None = None
 
     # -- bookkeeping ----------------------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """``text`` through the host's redactor (whole: a cut first could split a secret)."""
+        if self.redactor is None or not text:
+            return text
+        return self.redactor.redact(text)[0]
+
+    def clean(self, text: str, max_bytes: int) -> str:
+        """What may be stored of ``text``: redacted, then bounded to ``max_bytes``."""
+        return head_tail(self.redact(text), max_bytes)
 
     @contextmanager
     def stage(self, name: StageName) -> Iterator[Stage]:
@@ -123,10 +144,12 @@ class _Run:
             st.status, st.message = "failed", str(exc)
         except Exception as exc:
             st.status = "error"
-            st.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-            st.log = head_tail(st.log + "\n" + traceback.format_exc(), LOG_BYTES)
+            st.message = (f"{type(exc).__name__}: {exc}".splitlines() or [""])[0]
+            st.log = st.log + "\n" + traceback.format_exc()
         finally:
             st.duration_s = round(time.monotonic() - start, 3)
+            st.message = self.clean(st.message, MESSAGE_BYTES)
+            st.log = self.clean(st.log, LOG_BYTES)
             self.host.storage.save_result(str(self.trace.id), self.result)
             self._notify(st)
 
@@ -156,16 +179,34 @@ class _Run:
         with self.stage("grade") as st:
             self.grade(st, grader_names(self.host))
 
-    def workspace(self, st: Stage) -> None:
-        from debugtrace.errors import RepoError
+    def new_workspace(self) -> Workspace:
+        """The mirrors and checkouts, with this run's settings."""
         from debugtrace.finalize.workspace import Workspace
 
-        ws = Workspace(
-            self.settings.data_dir,
-            allow_local=self.settings.allow_local_repos,
-            timeout_s=self.settings.clone_timeout_s,
-            max_bytes=self.settings.max_repo_bytes,
+        s = self.settings
+        return Workspace(
+            s.data_dir,
+            allow_local=s.allow_local_repos,
+            allow_private=s.allow_local_repos or s.allow_private_repos,
+            timeout_s=s.clone_timeout_s,
+            max_bytes=s.max_repo_bytes,
+            max_checkout_bytes=s.max_checkout_bytes,
         )
+
+    def workspace(self, st: Stage) -> None:
+        from filelock import FileLock
+
+        from debugtrace.errors import RepoError
+        from debugtrace.finalize.workspace import remove_stale_checkouts
+
+        # This run's lock tells the next runs' cleanup that its checkouts are alive.
+        self.workdir.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(self.workdir) + ".lock")
+        self._lock.acquire()
+        removed = remove_stale_checkouts(self.workdir.parent)
+        if removed:
+            st.log = f"removed {removed} checkout(s) left by crashed runs"
+        ws = self.new_workspace()
         try:
             mirror, action = ws.update_mirror(self.trace.repo_url)
             self.base_sha = ws.resolve(mirror, self.trace.base_commit, self.trace.created_at)
@@ -187,33 +228,72 @@ class _Run:
         edits = [e for e in self.trace.events if isinstance(e, EditEvent)]
         if not edits:
             raise StageSkipped("the trace has no edit events")
-        log = []
+        budget = self.settings.apply_timeout_s
+        deadline = time.monotonic() + budget
+        log: list[str] = []
+        stop: str | None = None  # why the edits from here on are not tried
+        tainted: str | None = None
         for ev in edits:
             d = ev.details
-            out = apply_diff(self.after, d.file, d.diff)
-            self.result.edits.append(
-                EditResult(
-                    seq=ev.seq or 0,
-                    file=d.file,
-                    status=out.status,
-                    method=out.method,
-                    message=out.message[:2000],
+            if stop is None and time.monotonic() >= deadline:
+                stop = (
+                    f"not tried: the apply stage's time budget of {budget:g}s "
+                    "(DEBUGTRACE_APPLY_TIMEOUT_S) ran out"
                 )
-            )
-            log.append(f"#{ev.seq} {d.file}: {out.status} {out.method or ''} {out.message}".strip())
-            if out.status == "applied":
+            if stop is not None:
+                self.record_edit(ev, "failed", None, stop, log)
+                continue
+            out = apply_diff(self.after, d.file, d.diff, deadline=deadline)
+            if out.status == "applied" and is_test_path(d.file):
+                before = apply_diff(self.before, d.file, d.diff, deadline=deadline)
+                if before.tainted:
+                    out = before
+            self.record_edit(ev, out.status, out.method, out.message, log)
+            if out.tainted:
+                tainted = f"edit #{ev.seq} ({d.file}) changed .git"
+                stop = f"not tried: the checkout was discarded after {tainted}"
+                self.discard_checkouts()
+            elif out.status == "applied":
                 self.applied.append(ev)
-                if is_test_path(d.file):
-                    apply_diff(self.before, d.file, d.diff)
-        st.log = head_tail("\n".join(log), LOG_BYTES)
+        st.log = "\n".join(log)
         bad = [r for r in self.result.edits if r.status != "applied"]
         st.message = f"{len(edits) - len(bad)} of {len(edits)} edits applied"
+        if tainted:
+            raise StageFailed(f"{tainted}: refused; the checkout was discarded, no test runs")
         if bad:
             first = bad[0]
             raise StageFailed(
                 f"{st.message}; edit #{first.seq} ({first.file}) {first.status}: "
                 f"{first.message.splitlines()[0] if first.message else ''}"
             )
+
+    def record_edit(
+        self,
+        ev: EditEvent,
+        status: Literal["applied", "failed", "refused"],
+        method: str | None,
+        message: str,
+        log: list[str],
+    ) -> None:
+        """Note how one edit fared, its message redacted and bounded."""
+        message = self.clean(message, EDIT_MESSAGE_BYTES)
+        self.result.edits.append(
+            EditResult(
+                seq=ev.seq or 0,
+                file=ev.details.file,
+                status=status,
+                method=method,
+                message=message,
+            )
+        )
+        log.append(f"#{ev.seq} {ev.details.file}: {status} {method or ''} {message}".strip())
+
+    def discard_checkouts(self) -> None:
+        """Throw the checkouts away (one's .git was changed: no git or test may run on it)."""
+        self.after = self.before = None
+        self.applied = []
+        for name in ("after", "before", "per-edit"):
+            shutil.rmtree(self.workdir / name, ignore_errors=True)
 
     def tests(self, st: Stage) -> None:
         from debugtrace.sandbox import ResourceLimits
@@ -233,22 +313,22 @@ class _Run:
                 logs.append(
                     f"--- {label}: {shlex.join(cmd)} -> exit {res.exit_code}"
                     f"{' (timed out)' if res.timed_out else ''}, {count}, "
-                    f"{res.duration_s:.1f}s\n{head_tail(res.output, LOG_BYTES // 4)}"
+                    f"{res.duration_s:.1f}s\n{self.clean(res.output, LOG_BYTES // 4)}"
                 )
                 if res.timed_out:
-                    st.log = head_tail("\n".join(logs), LOG_BYTES)
+                    st.log = "\n".join(logs)
                     raise StageFailed(
                         f"the {side} test run timed out after {limits.timeout_s:.0f}s"
                     )
                 if parsed is None:
-                    st.log = head_tail("\n".join(logs), LOG_BYTES)
+                    st.log = "\n".join(logs)
                     last = res.output.strip().splitlines()[-1:] or ["(no output)"]
                     raise StageFailed(
                         f"the {side} test run produced no test report (exit {res.exit_code}): "
-                        f"{last[0][:300]}"
+                        f"{self.redact(last[0])[:300]}"
                     )
                 outcomes[side].append(parsed)
-        st.log = head_tail("\n".join(logs), LOG_BYTES)
+        st.log = "\n".join(logs)
         flaky = _flaky(outcomes["before"]) | _flaky(outcomes["after"])
         from debugtrace.finalize.testresults import classify
 
@@ -258,6 +338,7 @@ class _Run:
         self.result.validation = v
         if self.options.per_edit:
             self.per_edit(sandbox, project, limits, v)
+        self.redact_test_ids(v)
         if not outcomes["after"][-1]:
             raise StageFailed("the test run reported no tests")
         st.message = _summary(v)
@@ -267,17 +348,19 @@ class _Run:
     ) -> None:
         """Apply the edits one at a time on a fresh checkout; note which made each test pass."""
         from debugtrace.finalize.patching import apply_diff
-        from debugtrace.finalize.workspace import Workspace
         from debugtrace.sandbox import ResourceLimits
 
         assert isinstance(limits, ResourceLimits) and self.base_sha
-        ws = Workspace(self.settings.data_dir, allow_local=self.settings.allow_local_repos)
+        ws = self.new_workspace()
         mirror = ws.mirror_path(self.trace.repo_url)
         tree = ws.checkout(self.trace.repo_url, mirror, self.base_sha, self.workdir / "per-edit")
         pending = set(v.fail_to_pass)
         green: dict[str, int] = {}
+        deadline = time.monotonic() + self.settings.apply_timeout_s
         for ev in self.applied:
-            apply_diff(tree, ev.details.file, ev.details.diff)
+            if apply_diff(tree, ev.details.file, ev.details.diff, deadline=deadline).tainted:
+                shutil.rmtree(tree, ignore_errors=True)
+                break
             _, parsed, _ = self.run_tests(sandbox, tree, project, limits)
             for test in sorted(pending):
                 if parsed and parsed.get(test) == "passed":
@@ -373,8 +456,28 @@ class _Run:
         finally:
             sandbox.close(handle)
 
+    def redact_test_ids(self, v: Validation) -> None:
+        """Test ids come from test code's report: redact them like its output."""
+        if self.redactor is None:
+            return
+        for ids in (
+            v.fail_to_pass,
+            v.pass_to_pass,
+            v.pass_to_fail,
+            v.fail_to_fail,
+            v.added,
+            v.removed,
+            v.flaky,
+        ):
+            ids[:] = [self.redact(t) for t in ids]
+        v.turned_green_by = {self.redact(t): seq for t, seq in v.turned_green_by.items()}
+
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.release()
+            Path(self._lock.lock_file).unlink(missing_ok=True)
+            self._lock = None
 
 
 def grader_names(host: FinalizeHost) -> list[str]:
