@@ -18,7 +18,10 @@ from debugtrace.ingest.redact import Redactor
 from debugtrace.model import Event, Trace, TraceStatus
 from debugtrace.plugins import Plugins
 from debugtrace.storage import (
+    GuardedStorage,
+    SessionInfo,
     Storage,
+    TokenInfo,
     TracePage,
     TraceQuery,
     TraceStats,
@@ -174,6 +177,10 @@ class Collector:
             check_repo_url(url, self.settings.allow_local_repos)
         except RepoError as exc:
             raise InvalidTrace([ErrorDetail(("repo_url",), str(exc))]) from None
+        except ValueError as exc:  # urlsplit: "[" or "]" outside an IPv6 host, a bad port, ...
+            raise InvalidTrace(
+                [ErrorDetail(("repo_url",), f"refused repo_url {url!r}: not a valid URL ({exc})")]
+            ) from None
 
     def add_events(
         self,
@@ -353,7 +360,29 @@ class Collector:
                 options = FinalizeOptions(**options)
             except TypeError as exc:
                 raise InvalidTrace(f"finalize options: {exc}") from None
+        if options is not None and options.force:
+            self._refuse_force_over_a_live_job(trace_id)
         return finalize(self, trace_id, options, progress)
+
+    def _refuse_force_over_a_live_job(self, trace_id: str) -> None:
+        """``force`` is for a run that crashed: never beside a job that is queued or whose
+        runner still renews its lease (that would be two runs of one trace at once)."""
+        from debugtrace.errors import FinalizeConflict
+
+        try:
+            job = self.storage.live_job(trace_id)
+        except NotImplementedError:  # a backend without jobs has no job to collide with
+            return
+        if job is not None:
+            raise FinalizeConflict(
+                f"trace {trace_id} is held by job {job.id} ({job.state}"
+                + (
+                    f", lease renewed until {job.lease_expires_at:%H:%M:%S} UTC"
+                    if job.lease_expires_at
+                    else ""
+                )
+                + "); --force only takes over a run that crashed"
+            )
 
     def enqueue(
         self, trace_id: str, kind: str = "finalize", options: dict[str, Any] | None = None
@@ -371,10 +400,14 @@ class Collector:
         """A job's current state; raises ``JobNotFound``."""
         return self.storage.get_job(job_id)
 
-    def resume_jobs(self) -> int:
-        """After a restart: requeue jobs a dead process left running and resubmit every queued
-        job to the executor; returns how many were resubmitted."""
-        queued = self.storage.requeue_jobs()
+    def resume_jobs(self, *, all_queued: bool = True) -> int:
+        """Requeue running jobs whose runner died (its lease expired, or it was a process of
+        this machine that is gone) and hand them to the executor, with every other queued job
+        unless ``all_queued`` is False (a periodic sweep); returns how many were submitted. Jobs
+        whose runner is alive (another server on the same store) are left to it."""
+        from debugtrace.jobs import runner_is_gone
+
+        queued = self.storage.requeue_jobs(runner_is_gone, all_queued=all_queued)
         for job in queued:
             self.executor.submit(job.id)
         return len(queued)
@@ -394,19 +427,59 @@ class Collector:
         :meth:`export_query`), when the storage knows it cheaply (for a progress bar); else None."""
         return self.storage.count_traces(query)
 
-    # -- API tokens (the HTTP server's developers) ---------------------------------------------
+    def guarded(self, guard: Callable[[], None]) -> Collector:
+        """A view of this Collector (same settings, plugins and store) whose writes to traces
+        first call ``guard``, which raises to refuse them. :func:`debugtrace.jobs.run_job` runs
+        each job through one whose guard checks the job's lease."""
+        import copy
+
+        view = copy.copy(self)
+        view._storage = GuardedStorage(self.storage, guard)
+        view._executor = None  # the view never queues or closes anything of its own
+        view._plugins = self.plugins
+        return view
+
+    # -- API tokens and dashboard sessions (the HTTP server's developers) ----------------------
 
     def create_token(self, developer_id: str) -> str:
-        """Issue an API token for one developer; returns it (only its hash is stored)."""
+        """Issue an API token for one developer; returns it (only its hash is stored). From then
+        on a server over this store always requires a token (:meth:`has_tokens`)."""
         return self.storage.create_token(developer_id)
 
     def token_developer(self, token: str) -> str | None:
         """The developer a valid (not revoked) token belongs to, or None."""
         return self.storage.token_developer(token)
 
+    def token_info(self, token: str) -> TokenInfo | None:
+        """The stored token (id, developer, dates) ``token`` is, while it is valid; else None."""
+        return self.storage.find_token(token)
+
+    def tokens(self, developer_id: str | None = None) -> list[TokenInfo]:
+        """Every token issued (of ``developer_id`` when given), revoked ones too, oldest first;
+        never the tokens themselves (only their hashes are stored)."""
+        return self.storage.list_tokens(developer_id)
+
+    def revoke_token(self, token_id: str) -> TokenInfo | None:
+        """Revoke a token by id: it stops working at once, on every server, and the dashboard
+        sessions opened with it end. Returns it, or None for an unknown id."""
+        return self.storage.revoke_token(token_id)
+
     def has_tokens(self) -> bool:
-        """Whether any developer token has been issued."""
+        """Whether this store ever issued a developer token (then a server over it always
+        requires a token, even after every token was revoked)."""
         return self.storage.has_tokens()
+
+    def open_session(self, developer_id: str | None, token_id: str | None, ttl_s: float) -> str:
+        """Open a dashboard session (the admin: ``developer_id`` None); returns its secret key."""
+        return self.storage.create_session(developer_id, token_id, ttl_s)
+
+    def session(self, key: str) -> SessionInfo | None:
+        """The session of ``key`` while valid (not signed out, expired, or its token revoked)."""
+        return self.storage.get_session(key)
+
+    def end_session(self, key: str) -> None:
+        """Sign out: end the session of ``key``."""
+        self.storage.end_session(key)
 
     def record(
         self,

@@ -14,12 +14,13 @@ Each test makes its own traces under a unique developer id, so a shared database
 
 from __future__ import annotations
 
+import builtins
 import socket
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,18 +29,22 @@ import pytest
 
 from debugtrace.errors import InvalidTrace, TraceNotFound
 from debugtrace.grading import Grader
+from debugtrace.jobs import LEASE_S
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace, TraceStatus
 from debugtrace.results import Grade, Stage, TraceResult, Validation
 from debugtrace.sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxHandle
 from debugtrace.storage import (
     ExportQuery,
+    SessionInfo,
     Storage,
+    TokenInfo,
     TracePage,
     TraceQuery,
     TraceStats,
     Verdict,
     VerdictCount,
     WeekCount,
+    is_id,
     week_of,
 )
 
@@ -103,26 +108,53 @@ class DefaultReads(Storage):
     def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
         return self.inner.create_job(trace_id, kind, options)
 
-    def claim_job(self, job_id: str) -> Job | None:
-        return self.inner.claim_job(job_id)
+    def claim_job(
+        self, job_id: str, owner: str | None = None, lease_s: float = LEASE_S
+    ) -> Job | None:
+        return self.inner.claim_job(job_id, owner, lease_s)
 
-    def finish_job(self, job_id: str, state: str, error: str | None = None) -> Job:
-        return self.inner.finish_job(job_id, state, error)
+    def renew_job(self, job_id: str, owner: str, lease_s: float = LEASE_S) -> bool:
+        return self.inner.renew_job(job_id, owner, lease_s)
+
+    def finish_job(
+        self, job_id: str, state: str, error: str | None = None, owner: str | None = None
+    ) -> Job:
+        return self.inner.finish_job(job_id, state, error, owner)
 
     def get_job(self, job_id: str) -> Job:
         return self.inner.get_job(job_id)
 
-    def requeue_jobs(self) -> Sequence[Job]:
-        return self.inner.requeue_jobs()
+    def live_job(self, trace_id: str) -> Job | None:
+        return self.inner.live_job(trace_id)
+
+    def requeue_jobs(
+        self, gone: Callable[[str], bool] | None = None, *, all_queued: bool = True
+    ) -> Sequence[Job]:
+        return self.inner.requeue_jobs(gone, all_queued=all_queued)
 
     def create_token(self, developer_id: str) -> str:
         return self.inner.create_token(developer_id)
 
-    def token_developer(self, token: str) -> str | None:
-        return self.inner.token_developer(token)
+    def find_token(self, token: str) -> TokenInfo | None:
+        return self.inner.find_token(token)
 
     def has_tokens(self) -> bool:
         return self.inner.has_tokens()
+
+    def list_tokens(self, developer_id: str | None = None) -> builtins.list[TokenInfo]:
+        return self.inner.list_tokens(developer_id)
+
+    def revoke_token(self, token_id: str) -> TokenInfo | None:
+        return self.inner.revoke_token(token_id)
+
+    def create_session(self, developer_id: str | None, token_id: str | None, ttl_s: float) -> str:
+        return self.inner.create_session(developer_id, token_id, ttl_s)
+
+    def get_session(self, key: str) -> SessionInfo | None:
+        return self.inner.get_session(key)
+
+    def end_session(self, key: str) -> None:
+        self.inner.end_session(key)
 
 
 class StorageContract:
@@ -272,22 +304,72 @@ class StorageContract:
         assert storage.get(tid).status == "finalized"
         assert storage.create_job(tid, "finalize", {}).state == "queued"  # may run again now
 
-    def test_jobs_left_running_are_requeued(self, storage: Storage) -> None:
+    def test_jobs_whose_lease_expired_are_requeued_with_their_trace(self, storage: Storage) -> None:
         tid = str(storage.create(sample_trace()).id)
         job = storage.create_job(tid, "finalize", {})
-        storage.claim_job(job.id)  # ... and then the process died
+        claimed = storage.claim_job(job.id, "dead-runner", lease_s=0.05)
+        assert claimed is not None and claimed.lease_expires_at is not None
+        storage.set_status(tid, "finalizing")  # ... the run started, then the process died
+        time.sleep(0.1)
         requeued = [j.id for j in storage.requeue_jobs()]
         assert job.id in requeued
-        again = storage.claim_job(job.id)
+        assert storage.get(tid).status == "queued"  # the next run takes the ordinary lock
+        assert storage.renew_job(job.id, "dead-runner") is False  # the old runner lost it
+        again = storage.claim_job(job.id, "new-runner")
         assert again is not None and again.attempts == 2
+        # The old runner cannot record an end any more; the new one can.
+        assert storage.finish_job(job.id, "failed", "late", owner="dead-runner").state == (
+            "running"
+        )
+        assert storage.finish_job(job.id, "done", owner="new-runner").state == "done"
+
+    def test_a_job_whose_runner_renews_its_lease_is_not_requeued(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace()).id)
+        job = storage.create_job(tid, "finalize", {})
+        storage.claim_job(job.id, "live-runner", lease_s=60)
+        storage.set_status(tid, "finalizing")
+        assert storage.renew_job(job.id, "live-runner", lease_s=60) is True
+        assert storage.renew_job(job.id, "someone-else", lease_s=60) is False
+        assert job.id not in [j.id for j in storage.requeue_jobs()]  # a second server starts
+        assert storage.get_job(job.id).state == "running"
+        assert storage.get(tid).status == "finalizing"
+        live = storage.live_job(tid)
+        assert live is not None and live.id == job.id
+        storage.finish_job(job.id, "done", owner="live-runner")
+        assert storage.live_job(tid) is None
+
+    def test_a_job_whose_runner_is_gone_is_requeued_before_its_lease_ends(
+        self, storage: Storage
+    ) -> None:
+        tid = str(storage.create(sample_trace()).id)
+        job = storage.create_job(tid, "grade", {})
+        storage.claim_job(job.id, "killed-runner", lease_s=60)
+        other = storage.create_job(str(storage.create(sample_trace()).id), "grade", {})
+        storage.claim_job(other.id, "live-runner", lease_s=60)
+        requeued = storage.requeue_jobs(lambda owner: owner == "killed-runner", all_queued=False)
+        assert [j.id for j in requeued] == [job.id]  # only those requeued now
+        assert storage.get_job(other.id).state == "running"
 
     def test_unknown_job_and_trace(self, storage: Storage) -> None:
         from debugtrace.errors import JobNotFound
 
         with pytest.raises(JobNotFound):
             storage.get_job("nope")
+        with pytest.raises(JobNotFound):
+            storage.get_job("ab\x00cd")  # text a database may refuse is simply unknown
         with pytest.raises(TraceNotFound):
             storage.create_job("nope", "finalize", {})
+        with pytest.raises(TraceNotFound):
+            storage.get("ab\x00cd")
+        assert storage.claim_job("0" * 24) is None
+
+    def test_ids_have_the_documented_form(self, storage: Storage) -> None:
+        tid = str(storage.create(sample_trace()).id)
+        job = storage.create_job(tid, "finalize", {})
+        token = storage.create_token(f"dev-{uuid.uuid4().hex[:8]}")
+        info = storage.find_token(token)
+        assert info is not None
+        assert is_id(tid) and is_id(job.id) and is_id(info.id)
 
     def test_tokens_are_stored_hashed_and_name_their_developer(self, storage: Storage) -> None:
         token = storage.create_token("alice")
@@ -295,6 +377,49 @@ class StorageContract:
         assert storage.token_developer(token) == "alice"
         assert storage.token_developer(token + "x") is None
         assert storage.has_tokens()
+
+    def test_tokens_are_listed_and_revoked(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:8]}"
+        first, second = storage.create_token(dev), storage.create_token(dev)
+        listed = storage.list_tokens(dev)
+        assert [t.developer_id for t in listed] == [dev, dev]
+        assert all(t.active for t in listed)
+        info = storage.find_token(first)
+        assert info is not None and info.id in [t.id for t in listed]
+        assert all(first not in t.model_dump_json() for t in listed)  # never the token itself
+        revoked = storage.revoke_token(info.id)
+        assert revoked is not None and revoked.revoked_at is not None
+        assert storage.token_developer(first) is None  # at once
+        assert storage.token_developer(second) == dev
+        again = storage.revoke_token(info.id)
+        assert again is not None and again.revoked_at == revoked.revoked_at
+        assert storage.revoke_token("0" * 24) is None
+        assert [t.active for t in storage.list_tokens(dev)] == [False, True]
+        # Revoking every token leaves the store secured: a server over it still wants a token.
+        for t in storage.list_tokens(dev):
+            storage.revoke_token(t.id)
+        assert storage.has_tokens()
+
+    def test_sessions_end_on_sign_out_revocation_and_expiry(self, storage: Storage) -> None:
+        dev = f"dev-{uuid.uuid4().hex[:8]}"
+        token = storage.create_token(dev)
+        info = storage.find_token(token)
+        assert info is not None
+        key = storage.create_session(dev, info.id, ttl_s=60)
+        found = storage.get_session(key)
+        assert found is not None and (found.developer_id, found.token_id) == (dev, info.id)
+        assert storage.get_session(key + "x") is None
+        admin = storage.create_session(None, None, ttl_s=60)
+        admin_session = storage.get_session(admin)
+        assert admin_session is not None and admin_session.developer_id is None
+        storage.end_session(admin)  # sign-out
+        assert storage.get_session(admin) is None
+        other = storage.create_session(dev, info.id, ttl_s=60)
+        storage.revoke_token(info.id)  # revocation ends every session of the token
+        assert storage.get_session(key) is None and storage.get_session(other) is None
+        short = storage.create_session(None, None, ttl_s=0.05)
+        time.sleep(0.1)
+        assert storage.get_session(short) is None
 
     def test_save_result_round_trips(self, storage: Storage) -> None:
         tid = str(storage.create(sample_trace()).id)

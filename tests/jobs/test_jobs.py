@@ -57,7 +57,9 @@ def test_a_failing_job_records_its_error_and_unlocks_the_trace(collector: Collec
 def test_resume_requeues_what_a_dead_process_left_running(collector: Collector) -> None:
     tid = str(collector.submit({"developer_id": "d", "repo_url": "r", "bug_description": "b"}).id)
     job = collector.storage.create_job(tid, "grade", {})
-    collector.storage.claim_job(job.id)  # the process that claimed it died here
+    # The process that claimed it died here: nothing renews its lease, which expires.
+    collector.storage.claim_job(job.id, "dead-runner", lease_s=0.05)
+    time.sleep(0.1)
     assert collector.resume_jobs() == 1
     done = wait(collector, job)
     assert (done.state, done.attempts) == ("done", 2)

@@ -36,6 +36,9 @@ DASHBOARD = ROOT / "src" / "debugtrace" / "server" / "dashboard"
 ADMIN_TOKEN = "admin-token-for-dashboard-tests"
 EVIL = "<script>alert('x')</script>"
 EVIL_IMG = '<img src=x onerror="alert(1)">'
+LOCAL = "http://127.0.0.1"
+"""In-process clients call the app by a loopback name: a server without a token answers no
+other Host (DNS rebinding)."""
 
 
 def settings_for(tmp: Path, **changes: Any) -> Settings:
@@ -127,7 +130,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             ],
         }
     )
-    with TestClient(create_app(collector=collector)) as client:
+    with TestClient(create_app(collector=collector), base_url=LOCAL) as client:
         yield {
             "client": client,
             "collector": collector,
@@ -445,7 +448,8 @@ def test_regrade_needs_the_forms_csrf_token(store: dict[str, Any]) -> None:
         follow_redirects=False,
     )
     assert r.status_code == 403
-    stranger = TestClient(client.app)  # another browser, without this one's CSRF cookie
+    # Another browser, without this one's CSRF cookie.
+    stranger = TestClient(client.app, base_url=LOCAL)
     r = stranger.post(f"{url}/regrade", data={"csrf": csrf_of(page)}, follow_redirects=False)
     assert r.status_code == 403
 
@@ -526,7 +530,7 @@ def test_a_backend_with_only_the_contracts_defaults_shows_the_same(
     inner = store["collector"].storage
     with (
         Collector(settings=settings_for(tmp_path), storage=DefaultReads(inner)) as other,
-        TestClient(create_app(collector=other)) as theirs,
+        TestClient(create_app(collector=other), base_url=LOCAL) as theirs,
     ):
         for params in (
             {},
@@ -619,13 +623,13 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         )
         for dev in ("alice", "bob")
     }
-    with TestClient(create_app(collector=collector)) as client:
+    with TestClient(create_app(collector=collector), base_url=LOCAL) as client:
         yield {"app": client.app, "alice_token": alice_token, "ids": ids, "client": client}
 
 
 def browser(secured: dict[str, Any]) -> contextlib.closing[TestClient]:
     """A fresh browser (its own cookies) on the secured app (whose lifespan the fixture runs)."""
-    return contextlib.closing(TestClient(secured["app"]))
+    return contextlib.closing(TestClient(secured["app"], base_url=LOCAL))
 
 
 def sign_in(client: TestClient, token: str, next_url: str = "/") -> httpx.Response:

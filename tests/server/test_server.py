@@ -22,6 +22,8 @@ from support.server_process import Server, free_port, run_cli, server_env, wait_
 MAX_BODY = 100_000
 FAIL_TO_PASS = ["tests/test_calc.py::test_divide_by_zero"]
 ADMIN_TOKEN = "admin-secret-for-tests"
+JSON = {"Content-Type": "application/json"}
+"""API writes take JSON only (415 otherwise): bodies sent raw say so."""
 
 
 def env_for(tmp: Path, **extra: str) -> dict[str, str]:
@@ -235,7 +237,7 @@ def test_invalid_events_are_422_with_the_field_path(
 ) -> None:
     trace_id = new_trace(client)
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    r = client.post(f"/api/traces/{trace_id}/events", content=content)
+    r = client.post(f"/api/traces/{trace_id}/events", content=content, headers=JSON)
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == loc
     assert r.json()["detail"][0]["msg"]
@@ -247,7 +249,7 @@ def test_invalid_trace_and_query_are_422(client: httpx.Client) -> None:
     r = client.post("/api/traces", json={"developer_id": "d", "repo_url": "https://x.org/r"})
     assert r.status_code == 422
     assert ["bug_description"] in [e["loc"] for e in r.json()["detail"]]
-    r = client.post("/api/traces", content=b"not json")
+    r = client.post("/api/traces", content=b"not json", headers=JSON)
     assert r.status_code == 422
     r = client.get("/api/traces", params={"limit": 0})
     assert r.status_code == 422
@@ -258,7 +260,7 @@ def test_body_over_the_limit_with_content_length_is_413(client: httpx.Client) ->
     trace_id = new_trace(client)
     big = json.dumps([reasoning("x" * 1000) for _ in range(200)]).encode()
     assert len(big) > MAX_BODY
-    r = client.post(f"/api/traces/{trace_id}/events", content=big)
+    r = client.post(f"/api/traces/{trace_id}/events", content=big, headers=JSON)
     assert r.status_code == 413, r.text
     assert "DEBUGTRACE_MAX_BODY_BYTES" in r.json()["detail"]
     assert len(client.get(f"/api/traces/{trace_id}").json()["events"]) == 1
@@ -273,7 +275,7 @@ def test_streamed_body_over_the_limit_is_413(client: httpx.Client) -> None:
             yield json.dumps(reasoning("y" * 1000)).encode() + b","
         yield b"]"
 
-    r = client.post(f"/api/traces/{trace_id}/events", content=chunks())
+    r = client.post(f"/api/traces/{trace_id}/events", content=chunks(), headers=JSON)
     assert r.request.headers.get("transfer-encoding") == "chunked"
     assert "content-length" not in r.request.headers
     assert r.status_code == 413, r.text

@@ -340,8 +340,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_token_create(args: argparse.Namespace) -> int:
     with _collector(args) as c:
         token = c.create_token(args.developer_id)
-    print(f"token for {args.developer_id} (shown once; only its hash is stored):", file=sys.stderr)
+        info = c.token_info(token)
+    ident = f" {info.id}" if info is not None else ""
+    print(
+        f"token{ident} for {args.developer_id} (shown once; only its hash is stored):",
+        file=sys.stderr,
+    )
     print(token)
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    with _collector(args) as c:
+        tokens = c.tokens(args.developer)
+    if args.json:
+        _print_json([t.model_dump(mode="json") for t in tokens])
+        return EXIT_OK
+    if not tokens:
+        print("no tokens", file=sys.stderr)
+        return EXIT_OK
+    print(f"{'ID':<24}  {'DEVELOPER':<20}  {'CREATED':<20}  STATUS")
+    for t in tokens:
+        status = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
+        print(f"{t.id:<24}  {t.developer_id:<20}  {t.created_at:%Y-%m-%d %H:%M} UTC  {status}")
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    ids = list(args.token_ids)
+    if not ids and not args.developer:
+        raise UsageError(
+            "name the tokens to revoke (IDs from `debugtrace token list`) or --developer"
+        )
+    with _collector(args) as c:
+        if args.developer:
+            ids += [t.id for t in c.tokens(args.developer) if t.active]
+            if not ids:
+                raise UsageError(f"developer {args.developer!r} has no active token")
+        unknown = []
+        for token_id in ids:
+            info = c.revoke_token(token_id)
+            if info is None:
+                unknown.append(token_id)
+            else:
+                print(f"revoked {info.id} ({info.developer_id})")
+    if unknown:
+        raise UsageError(f"no token with id {', '.join(unknown)} (see `debugtrace token list`)")
     return EXIT_OK
 
 
@@ -754,6 +798,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp = tk_sub.add_parser("create", help="issue a token for one developer's traces")
     sp.add_argument("developer_id", metavar="DEV_ID")
     sp.set_defaults(func=cmd_token_create)
+    sp = tk_sub.add_parser("list", help="list tokens (ids, developers, revoked or not)")
+    sp.add_argument("--developer", metavar="DEV_ID", help="only this developer's tokens")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_token_list)
+    sp = tk_sub.add_parser(
+        "revoke", help="revoke tokens at once (their dashboard sessions end with them)"
+    )
+    sp.add_argument("token_ids", nargs="*", metavar="ID", help="token ids (`token list`)")
+    sp.add_argument("--developer", metavar="DEV_ID", help="every active token of this developer")
+    sp.set_defaults(func=cmd_token_revoke)
 
     sp = add("plugins", cmd_plugins, "list storage, sandbox and grader backends")
     sp.add_argument("--json", action="store_true")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from debugtrace.collector import Collector
 from debugtrace.config import Settings
@@ -25,15 +30,44 @@ from debugtrace.errors import (
     TraceNotFound,
 )
 from debugtrace.ingest import parse_trace
-from debugtrace.jobs import Job
+from debugtrace.jobs import LEASE_S, Job
 from debugtrace.model import EVENT_LIST, Event, Trace, TraceStatus
 from debugtrace.server.auth import ADMIN, Authenticator, Principal
 from debugtrace.server.bodylimit import BodyLimitMiddleware
 from debugtrace.server.dashboard import SESSION_COOKIE, Signer, install
-from debugtrace.storage import TracePage
+from debugtrace.server.guard import GuardSettings, RequestGuard, is_open
+from debugtrace.server.housekeeping import start_cleanup
+from debugtrace.storage import ID_PATTERN, TracePage
+
+log = logging.getLogger(__name__)
 
 JSON = "application/json"
 _EVENTS_SCHEMA = EVENT_LIST.json_schema(ref_template="#/components/schemas/{model}")
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ].*)?")
+
+
+def _iso_only(value: Any) -> Any:
+    """``since`` is a date or a date-time in ISO 8601; pydantic alone would also take a number
+    of seconds since 1970 (``0.5``), which no one means."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value.strip()):
+        raise ValueError("must be an ISO 8601 date or date-time, e.g. 2025-01-31T12:00:00Z")
+    return value
+
+
+TraceId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="a trace id (24 hex digits)", examples=["0" * 24])
+]
+JobId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="a job id (24 hex digits)", examples=["0" * 24])
+]
+Since = Annotated[
+    datetime,
+    BeforeValidator(_iso_only),
+    Query(description="created at or after (ISO 8601 date or date-time)"),
+]
+# Filter values are stored text: NUL can be in none of them (and PostgreSQL refuses it).
+_TEXT = r"^[^\x00]*$"
 
 
 # -- documented response bodies (the routes build them by hand; these are for /openapi.json) ----
@@ -79,18 +113,21 @@ class EventsAdded(BaseModel):
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The documented error responses of a route (every /api route may answer 401 and 503)."""
+    """The documented error responses of a route (every /api route may answer 400, 401, 422
+    and 503; writes 403 and 415 too)."""
     text = {
+        400: "a Host header this server does not answer (DNS rebinding; see docs/http.md)",
         401: "missing or invalid bearer token",
-        403: "the token may not write this developer's traces",
+        403: "the token may not write this developer's traces, or a cross-site write",
         404: "no such trace or job (or another developer's)",
         409: "a finalize of this trace is already queued or running",
         413: "request body over DEBUGTRACE_MAX_BODY_BYTES",
+        415: "a write whose body is not application/json",
         422: "invalid input; each error names its field path",
         503: "the database is unavailable",
     }
     out: dict[int | str, dict[str, Any]] = {}
-    for code in sorted({*codes, 401, 422, 503}):
+    for code in sorted({*codes, 400, 401, 422, 503}):
         model = InvalidInput if code == 422 else Message
         out[code] = {"model": model, "description": text[code]}
     out[401]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
@@ -107,17 +144,20 @@ async def caller(
 ) -> Principal:
     """The authenticated caller (a dependency of every /api route).
 
-    A bearer token, or for GET and HEAD only (reads: no CSRF risk) the dashboard's signed session
-    cookie, which its script uses to refresh statuses.
+    A bearer token, or for GET and HEAD only (reads: no CSRF risk) the dashboard's session
+    cookie, which its script uses to refresh statuses; the session is checked against the store
+    on every request (sign-out and token revocation end it).
     """
     auth: Authenticator = request.app.state.auth
-    if auth.open_access():
-        return ADMIN  # no thread-pool trip on the (loopback-only) open server's hot path
+    if is_open(request):
+        return ADMIN  # the guard found no token anywhere for this request (loopback only)
     if authorization is None and request.method in ("GET", "HEAD"):
         signer: Signer = request.app.state.signer
-        who = signer.principal(request.cookies.get(SESSION_COOKIE))
-        if who is not None:
-            return who
+        key = signer.session_key(request.cookies.get(SESSION_COOKIE))
+        if key is not None:
+            who = await run_in_threadpool(auth.session_principal, key)
+            if who is not None:
+                return who
     return await run_in_threadpool(auth.principal, authorization)
 
 
@@ -138,9 +178,17 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Jobs a previous process left queued or running are resubmitted: a restart loses nothing.
+        # The auth mode is decided now: a store that ever issued a token keeps this process
+        # closed whatever happens to the token rows later.
+        await run_in_threadpool(auth.required)
+        # Jobs whose runner died (lease expired) are requeued and every queued job resubmitted:
+        # a restart loses nothing, and a second server leaves the first one's running jobs be.
         await run_in_threadpool(collector.resume_jobs)
+        cleanup = start_cleanup(collector.settings)  # what crashed runs left (in the background)
+        sweeper = asyncio.create_task(_sweep_expired_jobs(collector))
         yield
+        sweeper.cancel()
+        cleanup.join(timeout=1)
         await run_in_threadpool(collector.close)
 
     app = FastAPI(
@@ -181,6 +229,27 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     async def unavailable(_: Request, exc: StorageError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A storage backend that let a driver error through (the database went away): still a
+        # 503 that says so, never a bare 500.
+        if _is_database_error(exc):
+            log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse(
+                {"detail": f"the database is unavailable: {type(exc).__name__}"}, status_code=503
+            )
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Every method the path takes, not only those of the first route that matched it.
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=headers)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
     # -- helpers --------------------------------------------------------------------------------
 
     async def owned_trace(trace_id: str, who: Principal) -> Any:
@@ -188,6 +257,13 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         if not who.may_access(summary.developer_id):
             raise TraceNotFound(trace_id)  # another developer's trace: as if it did not exist
         return summary
+
+    async def may_access(trace_id: str, who: Principal) -> bool:
+        try:
+            await owned_trace(trace_id, who)
+        except TraceNotFound:
+            return False
+        return True
 
     # -- routes ---------------------------------------------------------------------------------
 
@@ -205,7 +281,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         response_model=Submitted,
         responses={
             201: {"description": "stored; finalize queued unless ?finalize=false", **_LOCATED},
-            **_errors(403, 413),
+            **_errors(403, 413, 415),
         },
     )
     async def submit(
@@ -236,12 +312,12 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
     @app.get("/api/traces", response_model=TracePage, tags=["traces"], responses=_errors())
     async def list_traces(
         who: Caller,
-        developer_id: str | None = None,
-        repo_url: str | None = None,
+        developer_id: Annotated[str | None, Query(pattern=_TEXT, max_length=255)] = None,
+        repo_url: Annotated[str | None, Query(pattern=_TEXT, max_length=4096)] = None,
         status: TraceStatus | None = None,
         # Typed without `| None` so the schema is a plain date-time string: schemathesis mutates
         # an anyOf[date-time, null] parameter into invalid components (seen as a flaky failure).
-        since: Annotated[datetime, Query(description="created at or after")] = None,  # type: ignore[assignment]  # noqa: RUF013
+        since: Since = None,  # type: ignore[assignment]
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, Query(pattern=r"^[0-9a-f]{1,64}$")] = None,
     ) -> Response:
@@ -264,7 +340,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         tags=["traces"],
         responses={200: {"model": Trace}, **_errors(404)},
     )
-    async def get_trace(trace_id: str, who: Caller) -> Response:
+    async def get_trace(trace_id: TraceId, who: Caller) -> Response:
         """The trace with its events and QA results (stages, test classification, grades)."""
         trace = await run_in_threadpool(collector.get, trace_id)
         if not who.may_access(trace.developer_id):
@@ -276,7 +352,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         status_code=201,
         tags=["traces"],
         response_model=EventsAdded,
-        responses=_errors(404, 413),
+        responses=_errors(403, 404, 413, 415),
         openapi_extra=_body(
             {
                 "anyOf": [
@@ -290,7 +366,7 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             }
         ),
     )
-    async def add_events(trace_id: str, request: Request, who: Caller) -> JSONResponse:
+    async def add_events(trace_id: TraceId, request: Request, who: Caller) -> JSONResponse:
         """Append a batch of events (a list, or `{"events": [...]}`), atomically."""
         body = await request.body()
 
@@ -319,9 +395,9 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         status_code=202,
         response_model=Job,
         tags=["traces"],
-        responses={202: {"description": "queued", **_LOCATED}, **_errors(404, 409)},
+        responses={202: {"description": "queued", **_LOCATED}, **_errors(403, 404, 409, 415)},
     )
-    async def finalize(trace_id: str, who: Caller) -> Response:
+    async def finalize(trace_id: TraceId, who: Caller) -> Response:
         """Queue finalize (clone, apply, test before/after, grade); returns the job."""
         await owned_trace(trace_id, who)
         job = await run_in_threadpool(collector.enqueue, trace_id)
@@ -333,16 +409,50 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         )
 
     @app.get("/api/jobs/{job_id}", response_model=Job, tags=["jobs"], responses=_errors(404))
-    async def get_job(job_id: str, who: Caller) -> Response:
+    async def get_job(job_id: JobId, who: Caller) -> Response:
         """A job's state: queued, running, done or failed (with the error), and its attempts."""
         job = await run_in_threadpool(collector.job, job_id)
-        await owned_trace(job.trace_id, who)
+        if not who.admin and not await may_access(job.trace_id, who):
+            raise JobNotFound(job_id)  # another developer's job: the same 404, no trace id
         return Response(job.model_dump_json(), media_type=JSON)
 
     # The web dashboard at / (pages, /static, security headers); see docs/dashboard.md.
     app.state.signer = install(app, collector, auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=collector.settings.max_body_bytes)
+    # Outermost: Host, client, Origin and content-type rules before anything else runs.
+    app.add_middleware(RequestGuard, auth=auth, allowed_hosts=GuardSettings().hosts())
     return app
+
+
+async def _sweep_expired_jobs(collector: Collector, every_s: float = LEASE_S / 2) -> None:
+    """Every half lease, requeue and resubmit the jobs whose runner died meanwhile (on another
+    host, or a worker): they run again without waiting for a server to restart."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await run_in_threadpool(partial(collector.resume_jobs, all_queued=False))
+        except Exception as exc:  # the database is away: try again at the next sweep
+            log.warning("could not requeue jobs whose lease expired: %s", exc)
+
+
+def _allowed_methods(app: FastAPI, scope: MutableMapping[str, Any]) -> list[str]:
+    """Every method some route of ``app`` takes for the request's path."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match == Match.NONE:
+            continue
+        methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """A database driver's or SQLAlchemy's own exception (by module: the server does not import
+    storage internals)."""
+    return any(
+        (cls.__module__ or "").split(".")[0] in ("sqlalchemy", "psycopg", "psycopg2", "sqlite3")
+        for cls in type(exc).__mro__
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -10,17 +10,20 @@ stores grow (the SQL backend answers the dashboard's with indexed columns and ``
 
 from __future__ import annotations
 
+import builtins
+import re
 import secrets
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from debugtrace.jobs import LEASE_S
 from debugtrace.model import Event, Trace, TraceStatus, UtcDatetime
 from debugtrace.results import TraceResult
 
@@ -28,8 +31,12 @@ if TYPE_CHECKING:
     from debugtrace.jobs import Job
 
 __all__ = [
+    "ID_PATTERN",
     "ExportQuery",
+    "GuardedStorage",
+    "SessionInfo",
     "Storage",
+    "TokenInfo",
     "TracePage",
     "TraceQuery",
     "TraceStats",
@@ -38,9 +45,22 @@ __all__ = [
     "VerdictCount",
     "VerdictFilter",
     "WeekCount",
+    "is_id",
     "new_trace_id",
     "week_of",
 ]
+
+ID_PATTERN = r"^[0-9a-f]{24}$"
+"""Every id a store hands out (traces, jobs, tokens): :func:`new_trace_id`'s 24 lowercase hex
+digits. Front ends check ids against it before asking the store (an id that cannot exist is a 404
+without a query, and text a database refuses, such as NUL, never reaches it)."""
+
+_ID = re.compile(ID_PATTERN[1:-1])
+
+
+def is_id(value: str) -> bool:
+    """Whether ``value`` has the form of an id this store could have made."""
+    return _ID.fullmatch(value) is not None
 
 
 _last_id = [0, 0]  # (milliseconds, random part) of the last id made by this process
@@ -205,6 +225,31 @@ class TracePage(BaseModel):
 
     items: list[TraceSummary]
     next_cursor: str | None = None
+
+
+class TokenInfo(BaseModel):
+    """An API token as stored: who it is for and whether it was revoked (never the token)."""
+
+    id: str
+    developer_id: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the token still authenticates."""
+        return self.revoked_at is None
+
+
+class SessionInfo(BaseModel):
+    """A signed-in dashboard session, as :meth:`Storage.get_session` finds it (valid only)."""
+
+    developer_id: str | None
+    """None for the admin."""
+    token_id: str | None
+    """The developer token the session was opened with (None for the admin token); revoking
+    that token ends the session."""
+    expires_at: datetime
 
 
 def week_of(when: datetime) -> date:
@@ -430,7 +475,8 @@ class Storage(ABC):
     def save_result(self, trace_id: str, result: TraceResult) -> None:
         """Replace the trace's finalize result (stages, edits, validation, grades)."""
 
-    # -- jobs and tokens (the HTTP server and job executors need these; others may skip them) --
+    # -- jobs, tokens and sessions (the HTTP server and job executors need these; others may
+    # skip them) --
 
     def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
         """Queue a job, atomically with moving the trace to ``queued``.
@@ -440,34 +486,213 @@ class Storage(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not support jobs")
 
-    def claim_job(self, job_id: str) -> Job | None:
-        """Move a queued job to ``running`` (attempts + 1); None if it was not queued."""
+    def claim_job(
+        self, job_id: str, owner: str | None = None, lease_s: float = LEASE_S
+    ) -> Job | None:
+        """Move a queued job to ``running`` (attempts + 1) under a lease: ``owner`` (the runner's
+        id) holds it until ``lease_s`` seconds from now unless it renews it. None if the job was
+        not queued (someone else has it, or it ended)."""
         raise NotImplementedError(f"{type(self).__name__} does not support jobs")
 
-    def finish_job(self, job_id: str, state: str, error: str | None = None) -> Job:
-        """Record how a running job ended (``done`` or ``failed``); returns it."""
+    def renew_job(self, job_id: str, owner: str, lease_s: float = LEASE_S) -> bool:
+        """Extend ``owner``'s lease on a running job to ``lease_s`` seconds from now; False when
+        ``owner`` no longer holds it (the lease expired and the job was requeued, or it ended)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support jobs")
+
+    def finish_job(
+        self, job_id: str, state: str, error: str | None = None, owner: str | None = None
+    ) -> Job:
+        """Record how a running job ended (``done`` or ``failed``); returns it.
+
+        With ``owner``, only while that runner still holds the job: a runner whose lease was
+        taken over changes nothing (the job is returned as it is).
+        """
         raise NotImplementedError(f"{type(self).__name__} does not support jobs")
 
     def get_job(self, job_id: str) -> Job:
         """The job; raises ``JobNotFound``."""
         raise NotImplementedError(f"{type(self).__name__} does not support jobs")
 
-    def requeue_jobs(self) -> Sequence[Job]:
-        """Put jobs left ``running`` (by a process that died) back to ``queued``; returns every
-        queued job, oldest first, for the executor to run again."""
+    def live_job(self, trace_id: str) -> Job | None:
+        """The trace's job that is queued, or running under a lease that has not expired; None
+        when no job holds the trace."""
+        raise NotImplementedError(f"{type(self).__name__} does not support jobs")
+
+    def requeue_jobs(
+        self, gone: Callable[[str], bool] | None = None, *, all_queued: bool = True
+    ) -> Sequence[Job]:
+        """Put ``running`` jobs back to ``queued`` whose lease expired (their runner died or lost
+        the database), or whose owner ``gone`` says is dead; the trace of a finalize goes back to
+        ``queued`` with it. A job whose runner still renews its lease is left alone.
+
+        Returns, oldest first, every queued job (``all_queued``), or only those requeued now,
+        for the executor to run.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not support jobs")
 
     def create_token(self, developer_id: str) -> str:
-        """Issue an API token for one developer; returns it (only its hash is stored)."""
+        """Issue an API token for one developer; returns it (only its hash is stored).
+
+        Also marks the store as secured for good (see :meth:`has_tokens`), in the same
+        transaction.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not support tokens")
 
     def token_developer(self, token: str) -> str | None:
         """The developer a valid (not revoked) token belongs to, or None."""
+        info = self.find_token(token)
+        return info.developer_id if info is not None else None
+
+    def find_token(self, token: str) -> TokenInfo | None:
+        """The stored token ``token`` is, when it is valid (not revoked); None otherwise."""
         raise NotImplementedError(f"{type(self).__name__} does not support tokens")
 
     def has_tokens(self) -> bool:
-        """Whether any developer token has been issued."""
+        """Whether this store ever issued a developer token.
+
+        A persisted flag, set with the first token and never cleared (revoking or deleting
+        tokens does not clear it): a server over a store that has it always requires a token.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not support tokens")
+
+    def list_tokens(self, developer_id: str | None = None) -> builtins.list[TokenInfo]:
+        """Every token issued (of ``developer_id`` when given), revoked ones too, oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} does not support tokens")
+
+    def revoke_token(self, token_id: str) -> TokenInfo | None:
+        """Revoke a token by its id (it stops authenticating at once, and every dashboard
+        session opened with it ends); returns it, or None for an unknown id. Revoking twice
+        keeps the first revocation time."""
+        raise NotImplementedError(f"{type(self).__name__} does not support tokens")
+
+    def create_session(self, developer_id: str | None, token_id: str | None, ttl_s: float) -> str:
+        """Open a dashboard session for the admin (``developer_id`` None) or a developer signed
+        in with token ``token_id``; returns its key (random; only its hash is stored)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support sessions")
+
+    def get_session(self, key: str) -> SessionInfo | None:
+        """The session of ``key`` while it is valid: not ended, not expired, and its token (if
+        any) not revoked. None otherwise."""
+        raise NotImplementedError(f"{type(self).__name__} does not support sessions")
+
+    def end_session(self, key: str) -> None:
+        """End the session of ``key`` (sign-out); nothing happens for an unknown key."""
+        raise NotImplementedError(f"{type(self).__name__} does not support sessions")
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections and files. The default does nothing."""
+
+
+class GuardedStorage(Storage):
+    """Another storage whose trace writes first call ``guard``, which raises to refuse them.
+
+    :func:`debugtrace.jobs.run_job` runs a job over one whose guard checks the job's lease: a
+    runner that lost its lease (it stalled, the job was requeued and someone else runs it now)
+    can no longer write the trace's status or results, so two runs never both record theirs.
+    Reads, jobs, tokens and sessions pass straight through; :meth:`close` leaves ``inner`` open.
+    """
+
+    def __init__(self, inner: Storage, guard: Callable[[], None]) -> None:
+        self.inner = inner
+        self.guard = guard
+
+    # -- guarded writes --------------------------------------------------------------------------
+
+    def create(self, trace: Trace) -> Trace:
+        self.guard()
+        return self.inner.create(trace)
+
+    def append_events(self, trace_id: str, events: Sequence[Event]) -> list[Event]:
+        self.guard()
+        return self.inner.append_events(trace_id, events)
+
+    def set_status(
+        self, trace_id: str, status: TraceStatus, *, expect: Collection[TraceStatus] = ()
+    ) -> bool:
+        self.guard()
+        return self.inner.set_status(trace_id, status, expect=expect)
+
+    def save_result(self, trace_id: str, result: TraceResult) -> None:
+        self.guard()
+        self.inner.save_result(trace_id, result)
+
+    def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
+        self.guard()
+        return self.inner.create_job(trace_id, kind, options)
+
+    # -- everything else passes through ----------------------------------------------------------
+
+    def get(self, trace_id: str) -> Trace:
+        return self.inner.get(trace_id)
+
+    def list(self, query: TraceQuery) -> TracePage:
+        return self.inner.list(query)
+
+    def get_summary(self, trace_id: str) -> TraceSummary:
+        return self.inner.get_summary(trace_id)
+
+    def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
+        return self.inner.verdicts(trace_ids)
+
+    def stats(self, developer_id: str | None = None) -> TraceStats:
+        return self.inner.stats(developer_id)
+
+    def iter_traces(self, query: ExportQuery) -> Iterator[Trace]:
+        return self.inner.iter_traces(query)
+
+    def count_traces(self, query: ExportQuery) -> int | None:
+        return self.inner.count_traces(query)
+
+    def claim_job(
+        self, job_id: str, owner: str | None = None, lease_s: float = LEASE_S
+    ) -> Job | None:
+        return self.inner.claim_job(job_id, owner, lease_s)
+
+    def renew_job(self, job_id: str, owner: str, lease_s: float = LEASE_S) -> bool:
+        return self.inner.renew_job(job_id, owner, lease_s)
+
+    def finish_job(
+        self, job_id: str, state: str, error: str | None = None, owner: str | None = None
+    ) -> Job:
+        return self.inner.finish_job(job_id, state, error, owner)
+
+    def get_job(self, job_id: str) -> Job:
+        return self.inner.get_job(job_id)
+
+    def live_job(self, trace_id: str) -> Job | None:
+        return self.inner.live_job(trace_id)
+
+    def requeue_jobs(
+        self, gone: Callable[[str], bool] | None = None, *, all_queued: bool = True
+    ) -> Sequence[Job]:
+        return self.inner.requeue_jobs(gone, all_queued=all_queued)
+
+    def create_token(self, developer_id: str) -> str:
+        return self.inner.create_token(developer_id)
+
+    def token_developer(self, token: str) -> str | None:
+        return self.inner.token_developer(token)
+
+    def find_token(self, token: str) -> TokenInfo | None:
+        return self.inner.find_token(token)
+
+    def has_tokens(self) -> bool:
+        return self.inner.has_tokens()
+
+    def list_tokens(self, developer_id: str | None = None) -> builtins.list[TokenInfo]:
+        return self.inner.list_tokens(developer_id)
+
+    def revoke_token(self, token_id: str) -> TokenInfo | None:
+        return self.inner.revoke_token(token_id)
+
+    def create_session(self, developer_id: str | None, token_id: str | None, ttl_s: float) -> str:
+        return self.inner.create_session(developer_id, token_id, ttl_s)
+
+    def get_session(self, key: str) -> SessionInfo | None:
+        return self.inner.get_session(key)
+
+    def end_session(self, key: str) -> None:
+        self.inner.end_session(key)
+
+    def close(self) -> None:
+        """Leaves the inner storage open (its owner closes it)."""

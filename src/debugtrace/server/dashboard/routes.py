@@ -27,6 +27,8 @@ from debugtrace.server.dashboard.session import (
     Signer,
     new_csrf_cookie,
 )
+from debugtrace.server.guard import is_open
+from debugtrace.storage import is_id
 
 HERE = Path(__file__).parent
 LIVE = ("queued", "finalizing")
@@ -79,10 +81,16 @@ class Dashboard:
 
     async def identify(self, request: Request) -> tuple[Principal | None, bool]:
         """``(principal, signed_in)``: the admin when no token is configured; else the session's
-        caller (None without a valid session)."""
-        if self.auth.open_access() or not await run_in_threadpool(self.auth.required):
+        caller, looked up in the store on every request (None without a valid session)."""
+        open_ = is_open(request)
+        if open_ is None:  # no guard ran (the dashboard mounted alone)
+            open_ = not await run_in_threadpool(self.auth.required)
+        if open_:
             return ADMIN, False
-        who = self.signer.principal(request.cookies.get(SESSION_COOKIE))
+        key = self.signer.session_key(request.cookies.get(SESSION_COOKIE))
+        if key is None:
+            return None, False
+        who = await run_in_threadpool(self.auth.session_principal, key)
         return who, who is not None
 
     def to_login(self, request: Request, target: str | None = None) -> Response:
@@ -279,6 +287,8 @@ def build_router(dash: Dashboard) -> APIRouter:
         who, signed_in = await dash.identify(request)
         if who is None:
             return dash.to_login(request)
+        if not is_id(trace_id):  # not an id at all: never reaches the store
+            return dash.no_such_trace(request, trace_id, who, signed_in)
         trace = await _owned_trace(collector, who, trace_id)
         if trace is None:
             return dash.no_such_trace(request, trace_id, who, signed_in)
@@ -325,7 +335,7 @@ def build_router(dash: Dashboard) -> APIRouter:
             return dash.to_login(request, f"/traces/{trace_id}")
         if await dash.form(request) is None:
             return dash.forbidden_form(request, who, signed_in)
-        if not await _may_access(collector, who, trace_id):
+        if not is_id(trace_id) or not await _may_access(collector, who, trace_id):
             return dash.no_such_trace(request, trace_id, who, signed_in)
         try:
             job = await run_in_threadpool(collector.enqueue, trace_id)
@@ -342,6 +352,8 @@ def build_router(dash: Dashboard) -> APIRouter:
             return dash.to_login(request, f"/traces/{trace_id}")
         if await dash.form(request) is None:
             return dash.forbidden_form(request, who, signed_in)
+        if not is_id(trace_id):
+            return dash.no_such_trace(request, trace_id, who, signed_in)
         trace = await _owned_trace(collector, who, trace_id)
         if trace is None:
             return dash.no_such_trace(request, trace_id, who, signed_in)
@@ -373,12 +385,14 @@ def build_router(dash: Dashboard) -> APIRouter:
         if fields is None:
             return dash.forbidden_form(request, ADMIN, False)
         target = safe_next(fields.get("next"))
+        if is_open(request):  # no token configured: nothing to sign in to
+            return RedirectResponse(target, status_code=303)
         token = fields.get("token", "").strip()
         try:
-            who = await run_in_threadpool(dash.auth.principal, f"Bearer {token}")
+            who = await run_in_threadpool(dash.auth.authenticate, token) if token else None
         except AuthError:
             who = None
-        if who is None or not token:
+        if who is None:
             return dash.render(
                 request,
                 "login.html",
@@ -386,9 +400,12 @@ def build_router(dash: Dashboard) -> APIRouter:
                 next=target,
                 error="That token is not valid. Check it and try again.",
             )
+        key = await run_in_threadpool(
+            collector.open_session, who.developer_id, who.token_id, SESSION_TTL_S
+        )
         response = RedirectResponse(target, status_code=303)
         _set_cookie(
-            request, response, SESSION_COOKIE, dash.signer.session(who), max_age=SESSION_TTL_S
+            request, response, SESSION_COOKIE, dash.signer.session(key), max_age=SESSION_TTL_S
         )
         return response
 
@@ -398,6 +415,9 @@ def build_router(dash: Dashboard) -> APIRouter:
         if fields is None:
             who, signed_in = await dash.identify(request)
             return dash.forbidden_form(request, who or ADMIN, signed_in)
+        key = dash.signer.session_key(request.cookies.get(SESSION_COOKIE))
+        if key is not None:  # ended in the store: a copy of the cookie is worthless now
+            await run_in_threadpool(collector.end_session, key)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -1,8 +1,11 @@
 """Dashboard sessions, flash messages and CSRF tokens: signed values, never the raw token.
 
-A browser signs in once with an API token; the server checks it like a bearer token and sets
-``debugtrace_session`` to a signed, expiring statement of *who* the caller is (admin, or one
-developer), not the token itself. Signatures are HMAC-SHA256 under a key that
+A browser signs in once with an API token; the server checks it like a bearer token, opens a
+session in the store (who signed in, with which token, until when) and sets
+``debugtrace_session`` to the session's random key, signed and expiring; never the token itself.
+Every request looks the session up again, so signing out, revoking the token (``debugtrace token
+revoke``) or its expiry end it at once, on every server of the store. Signatures are
+HMAC-SHA256 under a key that
 
 - is derived from ``DEBUGTRACE_API_TOKEN`` when it is set (every worker and host of the server
   agrees on it; rotating the admin token ends every session), else
@@ -25,8 +28,6 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any
-
-from debugtrace.server.auth import ADMIN, Principal
 
 SESSION_COOKIE = "debugtrace_session"
 CSRF_COOKIE = "debugtrace_csrf"
@@ -108,19 +109,18 @@ class Signer:
 
     # -- sessions ------------------------------------------------------------------------------
 
-    def session(self, who: Principal) -> str:
-        """The session cookie value for a signed-in caller."""
-        return self.sign("session", {"dev": who.developer_id}, SESSION_TTL_S)
+    def session(self, key: str) -> str:
+        """The session cookie value for a session key (from ``Collector.open_session``)."""
+        return self.sign("session", {"sid": key}, SESSION_TTL_S)
 
-    def principal(self, cookie: str | None) -> Principal | None:
-        """Who a session cookie stands for; None when it is missing, forged or expired."""
+    def session_key(self, cookie: str | None) -> str | None:
+        """The session key a cookie carries; None when it is missing, forged or expired. The
+        key must still be looked up in the store (``Authenticator.session_principal``)."""
         ok, value = self.unsign("session", cookie)
-        if not ok or not isinstance(value, dict) or "dev" not in value:
+        if not ok or not isinstance(value, dict):
             return None
-        dev = value["dev"]
-        if dev is None:
-            return ADMIN
-        return Principal(dev) if isinstance(dev, str) and dev else None
+        key = value.get("sid")
+        return key if isinstance(key, str) and 16 <= len(key) <= 128 else None
 
     # -- CSRF ----------------------------------------------------------------------------------
 

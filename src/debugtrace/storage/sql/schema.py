@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
 )
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """Alembic head revision this code expects; checked cheaply on open without importing alembic."""
 
 EVENT_TIME = DateTime(timezone=True).with_variant(BigInteger(), "sqlite")
@@ -90,6 +90,10 @@ jobs = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The lease of a running job: who runs it and until when, renewed while it runs; only a job
+    # whose lease expired is requeued (its runner died).
+    Column("owner", String(128)),
+    Column("lease_expires_at", DateTime(timezone=True)),
     Index("ix_jobs_trace_id", "trace_id"),
     Index("ix_jobs_state", "state"),
 )
@@ -104,4 +108,30 @@ tokens = Table(
     Column("developer_id", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+flags = Table(
+    "flags",
+    metadata,
+    # Facts about the store that must outlive the rows they came from. "secured": a developer
+    # token was issued once, so a server over this store always requires a token (deleting or
+    # revoking every token never reopens it).
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # sha256 of the session key (the key is only in the browser's signed cookie).
+    Column("id", String(64), primary_key=True),
+    Column("developer_id", String(255)),
+    # The developer token the session was opened with: revoking (or deleting) it ends the session.
+    Column("token_id", String(64), ForeignKey("tokens.id", ondelete="CASCADE")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Index("ix_sessions_expires_at", "expires_at"),
+    Index("ix_sessions_token_id", "token_id"),
 )

@@ -8,25 +8,30 @@ appenders get unique, gap-free numbers and a failed batch leaves no trace of its
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import hashlib
 import json
 import re
 import secrets
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Date, Row, and_, cast, func, select, true, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Date, Row, and_, cast, delete, func, or_, select, true, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from debugtrace.config import Limits
-from debugtrace.errors import InvalidTrace, StorageError, TraceNotFound
+from debugtrace.errors import InvalidTrace, JobNotFound, StorageError, TraceNotFound
+from debugtrace.jobs import LEASE_S, Job, new_owner
 from debugtrace.model import EVENT_LIST, Event, Trace, TraceStatus, _Details, utcnow
 from debugtrace.results import TraceResult
 from debugtrace.storage import (
     ExportQuery,
+    SessionInfo,
     Storage,
+    TokenInfo,
     TracePage,
     TraceQuery,
     TraceStats,
@@ -34,12 +39,9 @@ from debugtrace.storage import (
     Verdict,
     new_trace_id,
 )
-
-if TYPE_CHECKING:
-    from debugtrace.jobs import Job
 from debugtrace.storage.sql.engine import IMMEDIATE, make_engine
 from debugtrace.storage.sql.migrate import ensure_schema
-from debugtrace.storage.sql.schema import events, jobs, tokens, traces
+from debugtrace.storage.sql.schema import events, flags, jobs, sessions, tokens, traces
 
 _SUMMARY_COLUMNS = [
     traces.c.id,
@@ -160,6 +162,7 @@ class SQLStorage(Storage):
 
     def append_events(self, trace_id: str, batch: Sequence[Event]) -> list[Event]:
         """Append ``batch``, setting ``seq`` on the given event objects; returns them."""
+        _known_trace(trace_id)
         if not batch:
             self.get_summary(trace_id)  # still report an unknown id
             return []
@@ -229,6 +232,7 @@ class SQLStorage(Storage):
     def set_status(
         self, trace_id: str, status: TraceStatus, *, expect: Collection[TraceStatus] = ()
     ) -> bool:
+        _known_trace(trace_id)
         cond = traces.c.id == trace_id
         if expect:
             cond = and_(cond, traces.c.status.in_(list(expect)))
@@ -248,6 +252,7 @@ class SQLStorage(Storage):
         return bool(changed)
 
     def save_result(self, trace_id: str, result: TraceResult) -> None:
+        _known_trace(trace_id)
         verdict = Verdict.of(result)  # kept next to the JSON for listings and counts
         try:
             with self._writer.begin() as conn:
@@ -269,6 +274,7 @@ class SQLStorage(Storage):
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, trace_id: str) -> Trace:
+        _known_trace(trace_id)
         try:
             with self.engine.begin() as conn:
                 row = conn.execute(select(traces).where(traces.c.id == trace_id)).first()
@@ -285,6 +291,7 @@ class SQLStorage(Storage):
 
     def get_summary(self, trace_id: str) -> TraceSummary:
         """The trace's row without its events; raises ``TraceNotFound``."""
+        _known_trace(trace_id)
         try:
             with self.engine.begin() as conn:
                 stmt = select(*_SUMMARY_COLUMNS).where(traces.c.id == trace_id)
@@ -296,6 +303,8 @@ class SQLStorage(Storage):
         return TraceSummary.model_validate(_summary_dict(row))
 
     def list(self, query: TraceQuery) -> TracePage:
+        if not all(_storable(v) for v in (query.developer_id, query.repo_url)):
+            return TracePage(items=[])  # no stored trace holds what a database cannot store
         conds = []
         if query.developer_id is not None:
             conds.append(traces.c.developer_id == query.developer_id)
@@ -330,7 +339,7 @@ class SQLStorage(Storage):
     def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
         """Read from the ``validated`` and ``score`` columns (``save_result`` writes them with
         the result), one query per :attr:`VERDICTS_PER_QUERY` ids."""
-        ids = list(dict.fromkeys(trace_ids))
+        ids = [i for i in dict.fromkeys(trace_ids) if _storable(i)]
         out: dict[str, Verdict] = {}
         try:
             with self.engine.begin() as conn:
@@ -352,6 +361,8 @@ class SQLStorage(Storage):
     def stats(self, developer_id: str | None = None) -> TraceStats:
         """Two ``GROUP BY`` queries, by status and verdict and by developer and week, that read
         only the indexes ``ix_traces_status_verdict`` and ``ix_traces_stats`` (see schema.py)."""
+        if not _storable(developer_id):
+            return TraceStats()
         week = self._week_of_created_at()
         if week is None:  # a database without a known week function: count in Python
             return super().stats(developer_id)
@@ -460,45 +471,46 @@ class SQLStorage(Storage):
 
     # -- jobs -----------------------------------------------------------------------------------
 
+    @contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """Turn a database failure inside the block into ``StorageError`` (HTTP 503)."""
+        try:
+            yield
+        except self._db_errors as exc:
+            raise StorageError(f"{what}: {_reason(exc)}") from exc
+
     def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
         from debugtrace.errors import JobConflict
-        from debugtrace.jobs import Job
 
+        _known_trace(trace_id)
         now = utcnow()
         job_id = new_trace_id()
-        try:
-            with self._writer.begin() as conn:
-                # The trace's status is the lock: only one finalize can be queued or running.
-                moved = conn.execute(
-                    update(traces)
-                    .where(traces.c.id == trace_id, traces.c.status.in_(["open", "finalized"]))
-                    .values(status="queued", updated_at=now)
-                ).rowcount
-                if not moved:
-                    row = conn.execute(
-                        select(traces.c.status).where(traces.c.id == trace_id)
-                    ).first()
-                    if row is None:
-                        raise TraceNotFound(trace_id)
-                    if kind == "finalize":
-                        raise JobConflict(
-                            f"trace {trace_id} is already being finalized ({row.status})"
-                        )
-                    # A re-grade may run next to nothing else; leave the status alone.
-                conn.execute(
-                    jobs.insert().values(
-                        id=job_id,
-                        trace_id=trace_id,
-                        kind=kind,
-                        state="queued",
-                        attempts=0,
-                        options=json.dumps(options),
-                        created_at=now,
-                        updated_at=now,
-                    )
+        with self._failing("could not queue the job"), self._writer.begin() as conn:
+            # The trace's status is the lock: only one finalize can be queued or running.
+            moved = conn.execute(
+                update(traces)
+                .where(traces.c.id == trace_id, traces.c.status.in_(["open", "finalized"]))
+                .values(status="queued", updated_at=now)
+            ).rowcount
+            if not moved:
+                row = conn.execute(select(traces.c.status).where(traces.c.id == trace_id)).first()
+                if row is None:
+                    raise TraceNotFound(trace_id)
+                if kind == "finalize":
+                    raise JobConflict(f"trace {trace_id} is already being finalized ({row.status})")
+                # A re-grade may run next to nothing else; leave the status alone.
+            conn.execute(
+                jobs.insert().values(
+                    id=job_id,
+                    trace_id=trace_id,
+                    kind=kind,
+                    state="queued",
+                    attempts=0,
+                    options=json.dumps(options),
+                    created_at=now,
+                    updated_at=now,
                 )
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not queue the job: {_reason(exc)}") from exc
+            )
         return Job(
             id=job_id,
             trace_id=trace_id,
@@ -509,91 +521,281 @@ class SQLStorage(Storage):
             updated_at=now,
         )
 
-    def claim_job(self, job_id: str) -> Job | None:
-        with self._writer.begin() as conn:
+    def claim_job(
+        self, job_id: str, owner: str | None = None, lease_s: float = LEASE_S
+    ) -> Job | None:
+        if not _storable(job_id) or len(job_id) > 64:
+            return None
+        now = utcnow()
+        with self._failing("could not claim the job"), self._writer.begin() as conn:
             claimed = conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.state == "queued")
-                .values(state="running", attempts=jobs.c.attempts + 1, updated_at=utcnow())
+                .values(
+                    state="running",
+                    attempts=jobs.c.attempts + 1,
+                    owner=owner or new_owner(),
+                    lease_expires_at=now + timedelta(seconds=lease_s),
+                    updated_at=now,
+                )
             ).rowcount
         return self.get_job(job_id) if claimed else None
 
-    def finish_job(self, job_id: str, state: str, error: str | None = None) -> Job:
-        with self._writer.begin() as conn:
-            conn.execute(
+    def renew_job(self, job_id: str, owner: str, lease_s: float = LEASE_S) -> bool:
+        now = utcnow()
+        with self._failing("could not renew the job's lease"), self._writer.begin() as conn:
+            renewed = conn.execute(
                 update(jobs)
-                .where(jobs.c.id == job_id)
-                .values(state=state, error=error, updated_at=utcnow())
-            )
-            # A failed finalize must not leave its trace locked as queued/finalizing.
-            trace_id = conn.execute(select(jobs.c.trace_id).where(jobs.c.id == job_id)).scalar()
-            conn.execute(
-                update(traces)
-                .where(traces.c.id == trace_id, traces.c.status.in_(["queued", "finalizing"]))
-                .values(status="finalized" if state == "done" else "open", updated_at=utcnow())
-            )
+                .where(jobs.c.id == job_id, jobs.c.state == "running", jobs.c.owner == owner)
+                .values(lease_expires_at=now + timedelta(seconds=lease_s))
+            ).rowcount
+        return bool(renewed)
+
+    def finish_job(
+        self, job_id: str, state: str, error: str | None = None, owner: str | None = None
+    ) -> Job:
+        if not _storable(job_id):
+            raise JobNotFound(job_id)
+        now = utcnow()
+        cond = [jobs.c.id == job_id]
+        if owner is not None:  # fenced: only the runner that still holds it
+            cond += [jobs.c.state == "running", jobs.c.owner == owner]
+        with self._failing("could not record the job's end"), self._writer.begin() as conn:
+            changed = conn.execute(
+                update(jobs)
+                .where(*cond)
+                .values(state=state, error=error, lease_expires_at=None, updated_at=now)
+            ).rowcount
+            if changed:
+                # A failed finalize must not leave its trace locked as queued/finalizing.
+                trace_id = conn.execute(select(jobs.c.trace_id).where(jobs.c.id == job_id)).scalar()
+                conn.execute(
+                    update(traces)
+                    .where(traces.c.id == trace_id, traces.c.status.in_(["queued", "finalizing"]))
+                    .values(status="finalized" if state == "done" else "open", updated_at=now)
+                )
         return self.get_job(job_id)
 
     def get_job(self, job_id: str) -> Job:
-        from debugtrace.errors import JobNotFound
-        from debugtrace.jobs import Job
-
-        with self.engine.begin() as conn:
+        if not _storable(job_id) or len(job_id) > 64:
+            raise JobNotFound(job_id)
+        with self._failing("could not read the job"), self.engine.begin() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise JobNotFound(job_id)
-        doc = dict(row._mapping)
-        doc["options"] = json.loads(doc["options"] or "{}")
-        doc["created_at"] = _utc(doc["created_at"])
-        doc["updated_at"] = _utc(doc["updated_at"])
-        return Job.model_validate(doc)
+        return _job(row)
 
-    def requeue_jobs(self) -> Sequence[Job]:
-        with self._writer.begin() as conn:
-            conn.execute(
-                update(jobs)
+    def live_job(self, trace_id: str) -> Job | None:
+        if not _storable(trace_id):
+            return None
+        holds = or_(
+            jobs.c.state == "queued",
+            and_(jobs.c.state == "running", jobs.c.lease_expires_at > utcnow()),
+        )
+        stmt = (
+            select(jobs)
+            .where(jobs.c.trace_id == trace_id, holds)
+            .order_by(jobs.c.created_at.desc())
+            .limit(1)
+        )
+        with self._failing("could not read the trace's jobs"), self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        return _job(row) if row is not None else None
+
+    def requeue_jobs(
+        self, gone: Callable[[str], bool] | None = None, *, all_queued: bool = True
+    ) -> Sequence[Job]:
+        now = utcnow()
+        expired = or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now)
+        requeued: builtins.list[str] = []
+        with self._failing("could not requeue jobs"), self._writer.begin() as conn:
+            running = conn.execute(
+                select(jobs.c.id, jobs.c.trace_id, jobs.c.kind, jobs.c.owner, expired.label("x"))
                 .where(jobs.c.state == "running")
-                .values(state="queued", updated_at=utcnow())
-            )
-            ids = (
-                conn.execute(
-                    select(jobs.c.id).where(jobs.c.state == "queued").order_by(jobs.c.created_at)
-                )
-                .scalars()
-                .all()
-            )
-        return [self.get_job(i) for i in ids]
+                .order_by(jobs.c.created_at)
+            ).all()
+            for job_id, trace_id, kind, owner, lapsed in running:
+                dead = gone is not None and owner is not None and gone(owner)
+                if not (lapsed or dead):
+                    continue  # its runner renews the lease: leave it be
+                # Compare-and-set on the owner seen: two servers starting together requeue a
+                # job once, and a runner that renewed meanwhile keeps it.
+                cond = [jobs.c.id == job_id, jobs.c.state == "running"]
+                cond.append(jobs.c.owner.is_(None) if owner is None else jobs.c.owner == owner)
+                if not dead:
+                    cond.append(expired)
+                moved = conn.execute(
+                    update(jobs)
+                    .where(*cond)
+                    .values(state="queued", owner=None, lease_expires_at=None, updated_at=now)
+                ).rowcount
+                if not moved:
+                    continue
+                requeued.append(job_id)
+                if kind == "finalize":
+                    # The dead runner's lock on the trace passes back to the queued job, so the
+                    # next run starts through the ordinary lock (never with force).
+                    conn.execute(
+                        update(traces)
+                        .where(traces.c.id == trace_id, traces.c.status == "finalizing")
+                        .values(status="queued", updated_at=now)
+                    )
+            if all_queued:
+                queued = select(jobs.c.id).where(jobs.c.state == "queued")
+                requeued = list(conn.execute(queued.order_by(jobs.c.created_at)).scalars())
+        return [self.get_job(i) for i in requeued]
 
-    # -- tokens ---------------------------------------------------------------------------------
+    # -- tokens and sessions --------------------------------------------------------------------
 
     def create_token(self, developer_id: str) -> str:
         token = "dt_" + secrets.token_urlsafe(32)
-        with self._writer.begin() as conn:
+        now = utcnow()
+        with self._failing("could not store the token"), self._writer.begin() as conn:
             conn.execute(
                 tokens.insert().values(
                     id=new_trace_id(),
                     token_hash=_token_hash(token),
                     developer_id=developer_id,
-                    created_at=utcnow(),
+                    created_at=now,
                 )
             )
+            # With the token, atomically: from now on this store always requires a token.
+            self._set_flag(conn, "secured", "1", now)
         return token
 
-    def token_developer(self, token: str) -> str | None:
-        with self.engine.begin() as conn:
-            dev = conn.execute(
-                select(tokens.c.developer_id).where(
+    def _set_flag(self, conn: Any, name: str, value: str, now: datetime) -> None:
+        """Insert the flag unless it is set; a concurrent first token that set it just before
+        is fine (a savepoint keeps this transaction alive after the duplicate key)."""
+        if conn.execute(select(flags.c.name).where(flags.c.name == name)).first() is None:
+            with contextlib.suppress(IntegrityError), conn.begin_nested():
+                conn.execute(flags.insert().values(name=name, value=value, created_at=now))
+
+    def find_token(self, token: str) -> TokenInfo | None:
+        with self._failing("could not check the token"), self.engine.begin() as conn:
+            row = conn.execute(
+                select(tokens).where(
                     tokens.c.token_hash == _token_hash(token), tokens.c.revoked_at.is_(None)
                 )
-            ).scalar()
-        return str(dev) if dev is not None else None
+            ).first()
+        return _token_info(row) if row is not None else None
 
     def has_tokens(self) -> bool:
-        with self.engine.begin() as conn:
-            return conn.execute(select(tokens.c.id).limit(1)).first() is not None
+        with self._failing("could not read the store's flags"), self.engine.begin() as conn:
+            flag = conn.execute(select(flags.c.name).where(flags.c.name == "secured")).first()
+            # A token row without the flag: written by an older version before 0004 ran.
+            return (
+                flag is not None or conn.execute(select(tokens.c.id).limit(1)).first() is not None
+            )
+
+    def list_tokens(self, developer_id: str | None = None) -> builtins.list[TokenInfo]:
+        stmt = select(tokens).order_by(tokens.c.created_at, tokens.c.id)
+        if developer_id is not None:
+            if not _storable(developer_id):
+                return []
+            stmt = stmt.where(tokens.c.developer_id == developer_id)
+        with self._failing("could not list tokens"), self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+        return [_token_info(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> TokenInfo | None:
+        if not _storable(token_id):
+            return None
+        now = utcnow()
+        with self._failing("could not revoke the token"), self._writer.begin() as conn:
+            conn.execute(
+                update(tokens)
+                .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.token_id == token_id, sessions.c.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+            row = conn.execute(select(tokens).where(tokens.c.id == token_id)).first()
+        return _token_info(row) if row is not None else None
+
+    def create_session(self, developer_id: str | None, token_id: str | None, ttl_s: float) -> str:
+        key = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self._failing("could not open the session"), self._writer.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.expires_at < now))  # housekeeping
+            conn.execute(
+                sessions.insert().values(
+                    id=_token_hash(key),
+                    developer_id=developer_id,
+                    token_id=token_id,
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=ttl_s),
+                )
+            )
+        return key
+
+    def get_session(self, key: str) -> SessionInfo | None:
+        # A developer's session lives only as long as its token: revoked or deleted ends it.
+        token_ok = and_(
+            tokens.c.revoked_at.is_(None), tokens.c.developer_id == sessions.c.developer_id
+        )
+        stmt = (
+            select(sessions.c.developer_id, sessions.c.token_id, sessions.c.expires_at)
+            .select_from(sessions.outerjoin(tokens, tokens.c.id == sessions.c.token_id))
+            .where(
+                sessions.c.id == _token_hash(key),
+                sessions.c.ended_at.is_(None),
+                sessions.c.expires_at > utcnow(),
+                or_(sessions.c.token_id.is_(None), and_(tokens.c.id.is_not(None), token_ok)),
+            )
+        )
+        with self._failing("could not read the session"), self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return SessionInfo(
+            developer_id=row.developer_id, token_id=row.token_id, expires_at=_utc(row.expires_at)
+        )
+
+    def end_session(self, key: str) -> None:
+        with self._failing("could not end the session"), self._writer.begin() as conn:
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.id == _token_hash(key), sessions.c.ended_at.is_(None))
+                .values(ended_at=utcnow())
+            )
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _storable(value: str | None) -> bool:
+    """No NUL, which PostgreSQL refuses in text (ingest refuses it too): a value with one cannot
+    match a row, so it is answered without a query, never as a database error."""
+    return value is None or "\x00" not in value
+
+
+def _known_trace(trace_id: str) -> None:
+    """``TraceNotFound``, before any query, for an id no trace can have."""
+    if not _storable(trace_id) or len(trace_id) > 64:
+        raise TraceNotFound(trace_id)
+
+
+def _job(row: Row[Any]) -> Job:
+    doc = dict(row._mapping)
+    doc.pop("owner", None)  # the runner's host and pid stay in the database
+    doc["options"] = json.loads(doc["options"] or "{}")
+    for key in ("created_at", "updated_at", "lease_expires_at"):
+        if doc.get(key) is not None:
+            doc[key] = _utc(doc[key])
+    return Job.model_validate(doc)
+
+
+def _token_info(row: Row[Any]) -> TokenInfo:
+    revoked = _utc(row.revoked_at) if row.revoked_at is not None else None
+    return TokenInfo(
+        id=row.id,
+        developer_id=row.developer_id,
+        created_at=_utc(row.created_at),
+        revoked_at=revoked,
+    )
 
 
 def _token_hash(token: str) -> str:
