@@ -80,6 +80,25 @@ class Settings(BaseSettings):
     docker_cpus: float | None = Field(
         None, gt=0, description="CPUs one `docker` sandbox command may use; unset = no limit."
     )
+    sandbox_tmp_bytes: int = Field(
+        512 * 1024**2,
+        ge=1024**2,
+        description="Size of a sandbox's private `/tmp` (and `/dev/shm`, and the docker sandbox's "
+        "home volume): memory-backed tmpfs, full beyond this.",
+    )
+    sandbox_disk_bytes: int = Field(
+        1024**3,
+        ge=1024**2,
+        description="How much test code may add to a checkout: `local` stops the run (`limit_hit`"
+        " `disk`) when it grows beyond; `docker` makes the workspace a tmpfs volume this much "
+        "larger than the checkout.",
+    )
+    sandbox_fetch_bytes: int = Field(
+        16 * 1024**2,
+        ge=1024,
+        description="Largest file (the JUnit report) read back from a sandbox; a larger one is "
+        "left out and the run result says so (`files_omitted`).",
+    )
     grader: str | None = Field(
         None, description="Grader(s), comma-separated; unset = `openai` with a key, else heuristic."
     )

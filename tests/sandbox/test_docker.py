@@ -25,7 +25,9 @@ from debugtrace.sandbox.docker.sandbox import DockerSandbox, cleanup_leftovers
 from debugtrace.testing import SandboxContract
 from support.docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
 
-pytestmark = pytest.mark.docker
+# one worker for every test of the shared engine (static: xdist reads groups before conftest
+# adds them)
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
 
 PROJECT = ProjectSpec(kind="python", test_command=("pytest",))
 

@@ -33,7 +33,7 @@ _L = ResourceLimits(timeout_s=60)
 # -- what a project's dependency files declare (no engine needed) -------------------------------
 
 
-def test_requirements_files_drop_editable_and_local_lines_and_resolve_includes(
+def test_requirements_files_drop_editable_and_local_lines_and_read_includes(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "requirements-base.txt").write_text("attrs\n")
@@ -42,11 +42,8 @@ def test_requirements_files_drop_editable_and_local_lines_and_resolve_includes(
         "-r requirements-base.txt\nlocal @ file:///tmp/x\nrequests[socks]>=2 ; python_version>'3'\n"
     )
     lines = project_requirements(tmp_path, ["requirements.txt"])
-    assert lines == [
-        "six==1.16.0",
-        f"-r {tmp_path / 'requirements-base.txt'}",
-        "requests[socks]>=2 ; python_version>'3'",
-    ]
+    # includes are read here (inside the checkout only); pip gets specifiers, normalised
+    assert lines == ["six==1.16.0", "attrs", 'requests[socks]>=2; python_version > "3"']
 
 
 def test_pyproject_dependencies_and_test_extras_without_the_project_itself(
@@ -122,6 +119,7 @@ def _unique_requirements(body: str) -> str:
 
 
 @pytest.mark.docker
+@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_env_image_is_built_once_reused_and_rekeyed_on_change(
     docker_engine: Any,  # noqa: F811
     images: set[str],
@@ -151,6 +149,7 @@ def test_env_image_is_built_once_reused_and_rekeyed_on_change(
 
 
 @pytest.mark.docker
+@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_the_sandbox_runs_a_project_in_its_env_image(
     docker_engine: Any,  # noqa: F811
     images: set[str],
@@ -186,6 +185,7 @@ def test_the_sandbox_runs_a_project_in_its_env_image(
 
 
 @pytest.mark.docker
+@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_a_dependency_pip_cannot_download_is_a_sandbox_error_with_pips_words(
     docker_engine: Any,  # noqa: F811
     tmp_path: Path,
@@ -207,6 +207,7 @@ def test_a_dependency_pip_cannot_download_is_a_sandbox_error_with_pips_words(
 
 
 @pytest.mark.docker
+@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_build_sandbox_image_from_the_debian_base_and_reuse_it(
     docker_engine: Any,  # noqa: F811
     images: set[str],
@@ -243,6 +244,7 @@ def test_build_sandbox_image_from_the_debian_base_and_reuse_it(
 
 
 @pytest.mark.docker
+@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_build_sandbox_image_names_a_missing_base(docker_engine: Any) -> None:  # noqa: F811
     import docker
 
@@ -256,6 +258,7 @@ def test_build_sandbox_image_names_a_missing_base(docker_engine: Any) -> None:  
 
 
 @pytest.mark.docker
+@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_build_sandbox_image_without_any_base_says_how_to_get_one(
     docker_engine: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,

@@ -14,7 +14,20 @@ from typing import Any
 
 from debugtrace.errors import SandboxError
 
-__all__ = ["ProjectSpec", "ResourceLimits", "RunResult", "Sandbox", "SandboxError", "SandboxHandle"]
+__all__ = [
+    "DEFAULT_FETCH_BYTES",
+    "ProjectSpec",
+    "ResourceLimits",
+    "RunResult",
+    "Sandbox",
+    "SandboxError",
+    "SandboxHandle",
+    "fetch_note",
+]
+
+DEFAULT_FETCH_BYTES = 16 * 1024**2
+"""Largest file a sandbox returns in ``RunResult.files`` unless configured otherwise
+(``DEBUGTRACE_SANDBOX_FETCH_BYTES``): a report is read into the server's memory."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,8 @@ class RunResult:
     """What one command did inside the sandbox."""
 
     exit_code: int | None
-    """None when it was killed (timeout) before exiting."""
+    """None when the sandbox stopped it before it exited: the timeout (``timed_out``) or another
+    limit (``limit_hit``)."""
     output: str
     """Combined stdout and stderr, head and tail kept within ``output_bytes``."""
     duration_s: float
@@ -69,6 +83,17 @@ class RunResult:
     """How much it printed in all (the kept ``output`` may be shorter)."""
     files: dict[str, bytes] = field(default_factory=dict)
     """Files fetched after the run (e.g. the JUnit report), by path relative to the worktree."""
+    files_omitted: dict[str, str] = field(default_factory=dict)
+    """Files asked for that exist but were not returned, with why (e.g. larger than the fetch
+    limit, not a regular file); a missing file is simply absent from both."""
+    limit_hit: str | None = None
+    """The limit that made the sandbox stop the command early, other than the timeout (e.g.
+    ``disk``: the tests grew the worktree beyond its allowance); a note is added to ``output``."""
+
+
+def fetch_note(size: int, limit: int) -> str:
+    """The ``files_omitted`` reason for a file larger than the fetch limit."""
+    return f"{size} bytes, more than the {limit}-byte limit (DEBUGTRACE_SANDBOX_FETCH_BYTES)"
 
 
 @dataclass

@@ -7,7 +7,9 @@ know other project types answer first.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 from debugtrace.sandbox import ProjectSpec
@@ -24,6 +26,27 @@ PYTEST = (
     "junit_family=xunit1",
 )
 UNITTEST = ("{python}", "-m", "unittest", "discover", "-v")
+MAX_MARKER_BYTES = 1024**2
+"""Largest ``package.json`` or Makefile read to detect a project."""
+
+
+def _read_small(root: Path, name: str) -> str | None:
+    """The text of ``root/name`` if it is a regular file inside ``root`` (after resolving
+    symlinks) of at most :data:`MAX_MARKER_BYTES`, else None: a repository's ``Makefile`` may
+    link to ``/dev/zero`` or a host file, and is read on the host."""
+    try:
+        base = root.resolve()
+        real = (base / name).resolve(strict=True)
+        if not real.is_relative_to(base):
+            return None
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, RuntimeError):
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        data = f.read(MAX_MARKER_BYTES + 1)
+    return data.decode("utf-8", "replace") if len(data) <= MAX_MARKER_BYTES else None
 
 
 def _is_python(path: Path) -> bool:
@@ -38,8 +61,8 @@ def _is_python(path: Path) -> bool:
 
 def _has_make_test(path: Path) -> bool:
     for name in ("Makefile", "makefile", "GNUmakefile"):
-        f = path / name
-        if f.is_file() and re.search(r"^test\s*:", f.read_text(errors="replace"), re.M):
+        text = _read_small(path, name)
+        if text is not None and re.search(r"^test\s*:", text, re.M):
             return True
     return False
 
@@ -66,13 +89,14 @@ def detect_project(path: Path) -> ProjectSpec | None:
             fallback_format="unittest",
             dependency_files=deps,
         )
-    pkg = path / "package.json"
-    if pkg.is_file():
+    pkg = _read_small(path, "package.json")
+    if pkg is not None:
         try:
-            scripts = json.loads(pkg.read_text()).get("scripts", {})
-        except ValueError:
-            scripts = {}
-        if "test" in scripts:
+            data = json.loads(pkg)
+        except (ValueError, RecursionError):
+            data = {}
+        scripts = data.get("scripts") if isinstance(data, dict) else None
+        if isinstance(scripts, dict) and "test" in scripts:
             return ProjectSpec(
                 kind="node",
                 test_command=("npm", "test", "--silent"),

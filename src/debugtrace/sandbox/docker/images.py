@@ -28,13 +28,16 @@ from __future__ import annotations
 import ast
 import configparser
 import hashlib
+import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +48,16 @@ __all__ = [
     "BASE_IMAGE",
     "ENV_REPO",
     "KEY_LABEL",
+    "MAX_DEPENDENCY_FILE_BYTES",
     "SANDBOX_IMAGE",
     "SLIM_IMAGE",
+    "Dependencies",
     "build_sandbox_image",
     "ensure_env_image",
     "pip_download",
+    "pip_env",
     "project_requirements",
+    "read_dependencies",
 ]
 
 Progress = Callable[[str], None]
@@ -126,14 +133,74 @@ def _sha256(parts: Iterable[str | bytes]) -> str:
     return h.hexdigest()
 
 
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+def _tail(text: str, lines: int = 20, *, width: int = 300, total: int = 3000) -> str:
+    """The last ``lines`` lines of ``text``, each cut at ``width`` characters, at most ``total``
+    characters in all: tool output quoted in an error message stays bounded."""
+    kept = [ln if len(ln) <= width else ln[:width] + " ..." for ln in text.strip().splitlines()]
+    out = "\n".join(kept[-lines:])
+    return out if len(out) <= total else "... " + out[-total:]
 
 
-def pip_download(requirements: Sequence[str], dest: Path, *, progress: Progress | None) -> None:
-    """Download wheels for ``requirements`` (requirements-file lines) into ``dest`` with the
-    host's pip, for CPython 3.11 on the host's platform. Raises :class:`SandboxError` with pip's
-    last lines when pip fails (e.g. a package that is not on the index, or has no wheel)."""
+_PIP_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TMPDIR",
+        "XDG_CONFIG_HOME",
+        "XDG_CACHE_HOME",
+        "NETRC",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+    }
+)
+"""What the host's pip may see of the server's environment: where it runs, its index and
+network settings (``PIP_*``, proxies, CA bundles); never API keys, tokens or ``DEBUGTRACE_*``."""
+
+
+def pip_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment ``pip download`` runs with: an allow-list of ``environ`` (default: this
+    process's), so nothing else of the server's (``OPENAI_API_KEY``, ``DEBUGTRACE_API_TOKEN``,
+    database URLs) can reach pip, its messages or what it fetches."""
+    env = os.environ if environ is None else environ
+    kept = {k: v for k, v in env.items() if k in _PIP_ENV_NAMES or k.startswith("PIP_")}
+    kept.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    kept["PIP_NO_INPUT"] = "1"
+    kept["PYTHONNOUSERSITE"] = "1"
+    return kept
+
+
+def _pip_errors(output: str) -> str:
+    """What of pip's output goes into an error message: its ``ERROR:`` lines, bounded (pip only
+    ever reads specifiers debugtrace wrote, but its other lines describe the host's index)."""
+    errors = [ln for ln in output.splitlines() if ln.startswith("ERROR:")]
+    return _tail("\n".join(errors) or "(pip printed no ERROR line)", 10)
+
+
+def pip_download(
+    requirements: Sequence[str],
+    dest: Path,
+    *,
+    progress: Progress | None,
+    constraints: Sequence[str] = (),
+) -> None:
+    """Download wheels for ``requirements`` (requirement specifiers) into ``dest`` with the
+    host's pip, for CPython 3.11 on the host's platform: binary wheels only (nothing is built or
+    run on the host), in a scrubbed environment (:func:`pip_env`). ``constraints`` are
+    specifiers too. Raises :class:`SandboxError` with pip's bounded ``ERROR:`` lines when pip
+    fails (e.g. a package that is not on the index, or has no wheel)."""
     reqfile = dest.parent / f"{dest.name}-requirements.txt"
     reqfile.write_text("".join(f"{r}\n" for r in requirements))
     argv = [
@@ -153,6 +220,10 @@ def pip_download(requirements: Sequence[str], dest: Path, *, progress: Progress 
         "-r",
         str(reqfile),
     ]
+    if constraints:
+        confile = dest.parent / f"{dest.name}-constraints.txt"
+        confile.write_text("".join(f"{c}\n" for c in constraints))
+        argv += ["-c", str(confile)]
     shown = " ".join(requirements)
     if len(shown) > 300:
         shown = shown[:300] + " ..."
@@ -162,8 +233,11 @@ def pip_download(requirements: Sequence[str], dest: Path, *, progress: Progress 
             argv,
             capture_output=True,
             text=True,
+            errors="replace",
             timeout=PIP_DOWNLOAD_TIMEOUT_S,
             stdin=subprocess.DEVNULL,
+            env=pip_env(),
+            cwd=dest.parent,
         )
     except subprocess.TimeoutExpired as exc:
         raise SandboxError(
@@ -177,7 +251,7 @@ def pip_download(requirements: Sequence[str], dest: Path, *, progress: Progress 
                 "sandbox images: install pip into this Python"
             )
         raise SandboxError(
-            f"pip download failed (exit {proc.returncode}) for: {shown}\n{_tail(out)}"
+            f"pip download failed (exit {proc.returncode}) for: {shown}\n{_pip_errors(out)}"
         )
 
 
@@ -311,6 +385,50 @@ def _no_base_message(chosen: str, base: str | None, exc: SandboxError) -> str:
 # -- environment images ------------------------------------------------------------------------
 
 
+MAX_DEPENDENCY_FILE_BYTES = 1024**2
+"""Largest dependency file read (requirements, pyproject.toml, setup.cfg, setup.py)."""
+MAX_REQUIREMENTS = 1000
+"""Most requirement specifiers taken from one project's dependency files."""
+_MAX_INCLUDE_DEPTH = 5
+_MAX_SPECIFIER_CHARS = 500
+_MAX_NOTES = 50
+_PER_REQUIREMENT_OPTIONS = re.compile(r"\s+--?[A-Za-z][\w-]*(?:[=\s].*)?$")
+"""``--hash=...``, ``--config-settings ...`` after a specifier: pip options, dropped."""
+
+
+class _Refused(Exception):
+    """A dependency file, include or line that is not used; the message says why (never what
+    it contains)."""
+
+
+@dataclass
+class Dependencies:
+    """What a project's dependency files declare, as data: see :func:`read_dependencies`."""
+
+    requirements: list[str] = field(default_factory=list)
+    """Normalised requirement specifiers (``name[extras] specifier; marker``), no URLs."""
+    constraints: list[str] = field(default_factory=list)
+    """Specifiers from ``-c`` constraint files inside the checkout."""
+    ignored: list[str] = field(default_factory=list)
+    """One short note per file or line not used (``requirements.txt:3: pip option --index-url
+    ignored``); it names the place and the reason, never the text."""
+
+    def note(self, where: str, why: str) -> None:
+        """Record that something at ``where`` was not used, and why (bounded)."""
+        if len(self.ignored) < _MAX_NOTES:
+            self.ignored.append(f"{where[:200]}: {why}")
+
+
+def _requirement_class() -> Any:
+    try:
+        from packaging.requirements import Requirement
+    except ImportError as exc:  # pragma: no cover - pytest and pip bring it everywhere
+        raise SandboxError(
+            "reading a project's dependencies needs the `packaging` library: pip install packaging"
+        ) from exc
+    return Requirement
+
+
 def _is_dependency_file(name: str) -> bool:
     base = Path(name).name
     return base in ("pyproject.toml", "setup.py", "setup.cfg") or (
@@ -322,151 +440,266 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _req_name(req: str) -> str:
-    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
-    return _norm(m.group(1)) if m else ""
-
-
-def _filter_requirements_file(path: Path) -> list[str]:
-    """The lines of a requirements file that name something pip can download: editable and local
-    path entries (``-e .``, ``./pkg``, ``file:``) are dropped (the source is on ``PYTHONPATH``);
-    ``-r``/``-c`` includes are made absolute, so pip reads them from their place in the worktree."""
-    out: list[str] = []
-    text = path.read_text(errors="replace")
-    text = re.sub(r"\\\n", " ", text)  # continuation lines
-    for raw in text.splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
-        if not line:
-            continue
-        first, _, rest = line.partition(" ")
-        opt, eq, val = first.partition("=")
-        if opt in ("-r", "--requirement", "-c", "--constraint"):
-            target = (val if eq else rest).strip()
-            flag = "-r" if opt in ("-r", "--requirement") else "-c"
-            if target:
-                out.append(f"{flag} {(path.parent / target).resolve()}")
-            continue
-        if line.startswith(("-e", "--editable")):
-            continue
-        if line.startswith("-"):  # index options etc. are the host's business: keep them
-            out.append(line)
-            continue
-        if line.startswith((".", "/", "file:")) or re.match(r"^[^@]*@\s*file:", line):
-            continue
-        out.append(line)
-    return out
-
-
-def _pyproject_requirements(path: Path) -> tuple[str | None, list[str]]:
-    """(project name, dependencies + test extras/groups); ``dynamic`` ones are not found."""
+def _read_contained(root: Path, path: Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file inside ``root`` once every symlink is
+    resolved (a checkout may link ``requirements.txt`` to ``/proc/self/environ``, a device or a
+    FIFO), of at most :data:`MAX_DEPENDENCY_FILE_BYTES`. Raises :class:`_Refused`."""
     try:
-        data = tomllib.loads(path.read_text(errors="replace"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SandboxError(f"cannot read {path.name}: {exc}") from exc
-    project = data.get("project")
-    reqs: list[str] = []
-    name: str | None = None
-    if isinstance(project, dict):
-        name = project.get("name") if isinstance(project.get("name"), str) else None
-        reqs += [d for d in project.get("dependencies") or [] if isinstance(d, str)]
-        extras = project.get("optional-dependencies") or {}
-        if isinstance(extras, dict):
-            for extra in _TEST_EXTRAS:
-                reqs += [d for d in extras.get(extra) or [] if isinstance(d, str)]
-    groups = data.get("dependency-groups")
-    if isinstance(groups, dict):  # PEP 735; {include-group = ...} tables are skipped
-        for group in _TEST_EXTRAS:
-            reqs += [d for d in groups.get(group) or [] if isinstance(d, str)]
-    return name, reqs
-
-
-def _setup_cfg_requirements(path: Path) -> tuple[str | None, list[str]]:
-    cfg = configparser.ConfigParser(interpolation=None)
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise _Refused("does not exist") from None
+    if not real.is_relative_to(root):
+        raise _Refused("is outside the checkout")
     try:
-        cfg.read_string(path.read_text(errors="replace"))
-    except configparser.Error as exc:
-        raise SandboxError(f"cannot read {path.name}: {exc}") from exc
-    name = cfg.get("metadata", "name", fallback=None)
-    reqs = _cfg_lines(cfg.get("options", "install_requires", fallback=""))
-    for extra in _TEST_EXTRAS:
-        reqs += _cfg_lines(cfg.get("options.extras_require", extra, fallback=""))
-    return name, reqs
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        raise _Refused("cannot be opened") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise _Refused("is not a regular file")
+        data = f.read(MAX_DEPENDENCY_FILE_BYTES + 1)
+    if len(data) > MAX_DEPENDENCY_FILE_BYTES:
+        raise _Refused(f"is larger than {MAX_DEPENDENCY_FILE_BYTES} bytes")
+    return data
+
+
+def _specifier(text: str) -> tuple[str, str]:
+    """(normalised name, normalised specifier) of one requirement; raises :class:`_Refused`
+    for anything else: options, URLs and paths (``name @ https://...``, ``./pkg``, ``git+...``:
+    the host would fetch them), environment variables (pip expands ``${VAR}`` from its own
+    environment), and text that is not a PEP 508 specifier."""
+    if len(text) > _MAX_SPECIFIER_CHARS:
+        raise _Refused(f"longer than {_MAX_SPECIFIER_CHARS} characters")
+    if "$" in text:
+        raise _Refused("uses an environment variable")
+    Requirement = _requirement_class()
+    try:
+        req = Requirement(text)
+    except Exception:  # InvalidRequirement (a ValueError) and anything odd the parser raises
+        raise _Refused("not a requirement specifier") from None
+    if req.url:
+        raise _Refused("a direct URL or path reference")
+    return _norm(req.name), str(req)
+
+
+def _option(line: str) -> tuple[str, str]:
+    """(option, value) of a requirements-file option line (``-r x``, ``-rx``, ``--opt=x``)."""
+    short = re.match(r"-([rc])(?!-)\s*(\S.*)?$", line)
+    if short:
+        return f"-{short.group(1)}", (short.group(2) or "").strip()
+    m = re.match(r"(--?[A-Za-z][\w-]*)\s*=?\s*(.*)$", line)
+    if m is None:
+        return "-", ""
+    return m.group(1), m.group(2).strip()
+
+
+class _Reader:
+    """Reads one checkout's dependency files into a :class:`Dependencies`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.deps = Dependencies()
+        self.names: set[str] = set()  # the project's own name(s): references to it are dropped
+        self.found: list[tuple[str, str, bool]] = []  # (name, specifier, is_constraint)
+        self.seen: set[Path] = set()
+
+    def where(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(self.root))
+        except (ValueError, OSError, RuntimeError):
+            return path.name
+
+    def add(self, where: str, text: str, *, constraint: bool = False) -> None:
+        if len(self.found) >= MAX_REQUIREMENTS:
+            self.deps.note(where, f"more than {MAX_REQUIREMENTS} requirements: the rest ignored")
+            return
+        try:
+            name, spec = _specifier(text.strip())
+        except _Refused as why:
+            self.deps.note(where, str(why))
+            return
+        if constraint and re.match(r"[^;\s]*\[", spec):
+            self.deps.note(where, "a constraint with extras (pip refuses those)")
+            return
+        self.found.append((name, spec, constraint))
+
+    def requirements_file(self, path: Path, *, constraint: bool, depth: int) -> None:
+        text = _read_contained(self.root, path).decode("utf-8", "replace")
+        self.seen.add(path.resolve())
+        name = self.where(path)
+        text = re.sub(r"\\\r?\n", " ", text)  # continuation lines
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+            if not line:
+                continue
+            where = f"{name}:{lineno}"
+            if not line.startswith("-"):
+                self.add(where, _PER_REQUIREMENT_OPTIONS.sub("", line), constraint=constraint)
+                continue
+            opt, target = _option(line)
+            if opt not in ("-r", "--requirement", "-c", "--constraint") or not target:
+                shown = opt if re.fullmatch(r"--?[A-Za-z][\w-]{0,40}", opt) else "option"
+                self.deps.note(where, f"pip option {shown} ignored")
+                continue
+            self.include(
+                where, path.parent / target, constraint or opt in ("-c", "--constraint"), depth
+            )
+
+    def include(self, where: str, target: Path, constraint: bool, depth: int) -> None:
+        if depth >= _MAX_INCLUDE_DEPTH:
+            self.deps.note(where, f"include nested deeper than {_MAX_INCLUDE_DEPTH} ignored")
+            return
+        try:
+            if target.resolve() in self.seen:
+                return  # already read (a cycle, or included twice)
+            self.requirements_file(target, constraint=constraint, depth=depth + 1)
+        except _Refused as why:
+            self.deps.note(where, f"include ignored: it {why}")
+        except (OSError, RuntimeError):
+            self.deps.note(where, "include ignored: it cannot be resolved")
+
+    def pyproject(self, path: Path) -> None:
+        name = self.where(path)
+        try:
+            data = tomllib.loads(_read_contained(self.root, path).decode("utf-8", "replace"))
+        except tomllib.TOMLDecodeError as exc:  # its message is a position, never the text
+            self.deps.note(name, f"not valid TOML ({str(exc)[:100]}): its dependencies ignored")
+            return
+        project = data.get("project")
+        reqs: list[object] = []
+        if isinstance(project, dict):
+            if isinstance(project.get("name"), str):
+                self.names.add(_norm(project["name"]))
+            reqs += _list(project.get("dependencies"))
+            extras = project.get("optional-dependencies")
+            if isinstance(extras, dict):
+                for extra in _TEST_EXTRAS:
+                    reqs += _list(extras.get(extra))
+        groups = data.get("dependency-groups")
+        if isinstance(groups, dict):  # PEP 735; {include-group = ...} tables are skipped
+            for group in _TEST_EXTRAS:
+                reqs += _list(groups.get(group))
+        for req in reqs:
+            if isinstance(req, str):
+                self.add(name, req)
+
+    def setup_cfg(self, path: Path) -> None:
+        name = self.where(path)
+        cfg = configparser.ConfigParser(interpolation=None)
+        try:
+            cfg.read_string(_read_contained(self.root, path).decode("utf-8", "replace"))
+        except configparser.Error as exc:  # its message quotes the file: name the kind only
+            line = getattr(exc, "lineno", None)
+            at = f" at line {line}" if isinstance(line, int) else ""
+            self.deps.note(name, f"not valid INI ({type(exc).__name__}{at}): ignored")
+            return
+        meta = cfg.get("metadata", "name", fallback=None)
+        if meta:
+            self.names.add(_norm(meta))
+        reqs = _cfg_lines(cfg.get("options", "install_requires", fallback=""))
+        for extra in _TEST_EXTRAS:
+            reqs += _cfg_lines(cfg.get("options.extras_require", extra, fallback=""))
+        for req in reqs:
+            self.add(name, req)
+
+    def setup_py(self, path: Path) -> None:
+        """``install_requires``/``tests_require``/test extras of a ``setup(...)`` call, read
+        with ``ast`` where they are literals: setup.py is never run on the host."""
+        name = self.where(path)
+        try:
+            tree = ast.parse(_read_contained(self.root, path).decode("utf-8", "replace"))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            self.deps.note(name, "not parseable Python: its dependencies ignored")
+            return
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if fname != "setup":
+                continue
+            for kw in node.keywords:
+                try:
+                    value = ast.literal_eval(kw.value)
+                except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+                    continue
+                if kw.arg == "name" and isinstance(value, str):
+                    self.names.add(_norm(value))
+                elif kw.arg in ("install_requires", "tests_require"):
+                    for req in _list(value):
+                        if isinstance(req, str):
+                            self.add(name, req)
+                elif kw.arg == "extras_require" and isinstance(value, dict):
+                    for extra in _TEST_EXTRAS:
+                        for req in _list(value.get(extra)):
+                            if isinstance(req, str):
+                                self.add(name, req)
+
+    def result(self) -> Dependencies:
+        for name, spec, constraint in self.found:
+            if constraint:
+                if spec not in self.deps.constraints:
+                    self.deps.constraints.append(spec)
+            elif name not in self.names and spec not in self.deps.requirements:
+                self.deps.requirements.append(spec)
+        return self.deps
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
 
 
 def _cfg_lines(value: str) -> list[str]:
     return [x.strip() for x in re.split(r"[\n;]", value) if x.strip() and x.strip()[0] != "#"]
 
 
-def _setup_py_requirements(path: Path) -> tuple[str | None, list[str]]:
-    """``install_requires`` and the test extras of a ``setup(...)`` call, read with ``ast`` where
-    they are literals: setup.py is never run on the host."""
-    try:
-        tree = ast.parse(path.read_text(errors="replace"))
-    except (SyntaxError, ValueError):
-        return None, []
-    name: str | None = None
-    reqs: list[str] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-        if fname != "setup":
-            continue
-        for kw in node.keywords:
-            try:
-                value = ast.literal_eval(kw.value)
-            except (ValueError, TypeError, SyntaxError, RecursionError):
-                continue
-            if kw.arg == "name" and isinstance(value, str):
-                name = value
-            elif kw.arg in ("install_requires", "tests_require") and isinstance(
-                value, list | tuple
-            ):
-                reqs += [v for v in value if isinstance(v, str)]
-            elif kw.arg == "extras_require" and isinstance(value, dict):
-                for extra in _TEST_EXTRAS:
-                    reqs += [v for v in value.get(extra) or [] if isinstance(v, str)]
-    return name, reqs
+def read_dependencies(worktree: Path, files: Sequence[str]) -> Dependencies:
+    """The dependencies that ``files`` (in ``worktree``) declare, treated as untrusted data.
 
-
-def project_requirements(worktree: Path, files: Sequence[str]) -> list[str]:
-    """The dependencies that ``files`` (in ``worktree``) declare, as requirements-file lines.
-
-    - ``requirements*.txt``: their lines (see :func:`_filter_requirements_file`);
-    - ``pyproject.toml``: ``[project].dependencies`` plus the ``test``/``tests``/``testing`` extras
-      and PEP 735 groups, read with ``tomllib``;
+    - ``requirements*.txt``: each line must be a PEP 508 requirement specifier (parsed with
+      ``packaging``) without a URL or path; ``-r``/``-c`` include files only inside the
+      checkout (after resolving symlinks), at most 5 deep; every other pip option
+      (``--index-url``, ``--find-links``, ``--trusted-host``, ``-e``, ``--hash``, ...) is
+      dropped: the host's pip uses the host's index settings only;
+    - ``pyproject.toml``: ``[project].dependencies`` plus the ``test``/``tests``/``testing``
+      extras and PEP 735 groups, read with ``tomllib``;
     - ``setup.cfg``: ``[options] install_requires`` plus those extras;
     - ``setup.py``: literal ``install_requires``/``tests_require``/``extras_require`` of its
       ``setup()`` call, read with ``ast``.
 
-    The project is never built nor its ``setup.py`` run on the host (that would run untrusted code
-    outside the sandbox): dependencies computed at build time (``dynamic``, non-literal) are not
-    found, and the tests see what the base image has. The project itself is not installed either;
-    its source is on ``PYTHONPATH``, and references to it (``name[test]``) are dropped.
+    Every file must be a regular file inside the checkout of at most 1 MiB; what is not used is
+    listed in ``ignored`` by place and reason, never by content. The project is never built nor
+    its ``setup.py`` run on the host: dependencies computed at build time (``dynamic``,
+    non-literal) are not found. The project itself is not installed either (its source is on
+    ``PYTHONPATH``), and references to it (``name[test]``) are dropped.
     """
-    names: set[str] = set()
-    reqs: list[str] = []
+    root = Path(worktree).resolve()
+    reader = _Reader(root)
     for rel in files:
-        path = worktree / rel
-        base = path.name
-        if base == "pyproject.toml":
-            name, found = _pyproject_requirements(path)
-        elif base == "setup.cfg":
-            name, found = _setup_cfg_requirements(path)
-        elif base == "setup.py":
-            name, found = _setup_py_requirements(path)
-        else:
-            reqs += _filter_requirements_file(path)
-            continue
-        if name:
-            names.add(_norm(name))
-        reqs += found
-    out: list[str] = []
-    for req in reqs:
-        if req.startswith("-") or (_req_name(req) not in names and req not in out):
-            out.append(req)
-    return out
+        path = root / rel
+        try:
+            if path.name == "pyproject.toml":
+                reader.pyproject(path)
+            elif path.name == "setup.cfg":
+                reader.setup_cfg(path)
+            elif path.name == "setup.py":
+                reader.setup_py(path)
+            elif _is_dependency_file(rel):
+                if path.resolve() not in reader.seen:
+                    reader.requirements_file(path, constraint=False, depth=0)
+            else:
+                reader.deps.note(reader.where(path), "not a dependency file debugtrace reads")
+        except _Refused as why:
+            reader.deps.note(reader.where(path), f"ignored: it {why}")
+        except (OSError, RuntimeError):
+            reader.deps.note(reader.where(path), "ignored: it cannot be resolved")
+    return reader.result()
+
+
+def project_requirements(worktree: Path, files: Sequence[str]) -> list[str]:
+    """The requirement specifiers ``files`` declare (:func:`read_dependencies`'s
+    ``requirements``)."""
+    return read_dependencies(worktree, files).requirements
 
 
 def _env_dockerfile(base_tag: str, pythonpath: str, has_wheels: bool) -> str:
@@ -494,45 +727,60 @@ def ensure_env_image(
     For a ``python`` project with dependency files (``requirements*.txt``, ``pyproject.toml``,
     ``setup.py``, ``setup.cfg``), the image ``debugtrace-env:py-<key[:16]>`` where the key hashes
     the base image's ID, the kind and the name and content of each dependency file. It is built
-    when missing: wheels downloaded on the host (:func:`project_requirements` says what is read)
+    when missing: wheels downloaded on the host (:func:`read_dependencies` says what is read)
     and installed into ``/opt/venv`` at build time, and ``PYTHONPATH`` set to
     ``/workspace/src:/workspace`` (src layout) or ``/workspace``, so the source is importable
     without installing the project. Otherwise returns ``base_tag`` unchanged.
 
-    Raises :class:`SandboxError` when the base is missing or pip cannot download a dependency
-    (pip's last lines) or the build fails.
+    Dependency files are untrusted data (:func:`read_dependencies`): only requirement specifiers
+    reach the host's pip, which runs in a scrubbed environment. Raises :class:`SandboxError`
+    when the base is missing, pip cannot download a dependency (pip's bounded ``ERROR:`` lines)
+    or the build fails.
     """
     worktree = Path(worktree)
     if project.kind != "python":
         return base_tag
-    files = [
-        f for f in project.dependency_files if _is_dependency_file(f) and (worktree / f).is_file()
-    ]
-    if not files:
+    root = worktree.resolve()
+    contents: dict[str, bytes] = {}
+    for rel in project.dependency_files:
+        if not _is_dependency_file(rel):
+            continue
+        try:  # never follow a symlink out of the checkout, nor read a device or FIFO
+            contents[rel] = _read_contained(root, root / rel)
+        except _Refused:
+            continue
+    if not contents:
         return base_tag
+    files = list(contents)
     base = _image(client, base_tag)
     if base is None:
         raise SandboxError(
             f"Docker image {base_tag!r} is missing from the engine: build it with "
             "`debugtrace sandbox build` or scripts/build-base-image.sh"
         )
-    pythonpath = f"{WORKDIR}/src:{WORKDIR}" if (worktree / "src").is_dir() else WORKDIR
+    pythonpath = f"{WORKDIR}/src:{WORKDIR}" if (root / "src").is_dir() else WORKDIR
+    deps = read_dependencies(root, files)
     parts: list[str | bytes] = ["env", _RECIPE, str(base.id), project.kind, pythonpath]
     for rel in files:
-        parts += [rel, (worktree / rel).read_bytes()]
+        parts += [rel, contents[rel]]
+    # what was read through -r/-c includes counts too
+    parts += ["requirements", *deps.requirements, "constraints", *deps.constraints]
     key = _sha256(parts)
     tag = f"{ENV_REPO}:py-{key[:16]}"
     with _lock(tag):
         present = _image(client, tag)
         if present is not None and _key_of(present) == key:
             return tag
-        requirements = project_requirements(worktree, files)
+        if deps.ignored:
+            _say(progress, "ignored in the dependency files: " + "; ".join(deps.ignored[:10]))
         with tempfile.TemporaryDirectory(prefix="debugtrace-env-") as tmp:
             ctx = Path(tmp)
             wheels = ctx / "wheels"
             wheels.mkdir()
-            if any(not r.startswith("-") or r.startswith("-r ") for r in requirements):
-                pip_download(requirements, wheels, progress=progress)
+            if deps.requirements:
+                pip_download(
+                    deps.requirements, wheels, progress=progress, constraints=deps.constraints
+                )
             has_wheels = any(wheels.glob("*.whl"))
             (ctx / "Dockerfile").write_text(_env_dockerfile(base_tag, pythonpath, has_wheels))
             _say(

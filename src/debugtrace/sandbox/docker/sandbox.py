@@ -2,10 +2,14 @@
 
 Layout of one handle (all labelled ``debugtrace=1`` and ``debugtrace.handle=<id>``):
 
-- two volumes: ``/workspace`` (the worktree, also the working directory) and ``/home/sandbox``
-  (``HOME``, so ``pip install --user`` or caches survive from a setup command to the tests);
-- a *data* container that is created but never started: ``prepare`` copies the worktree into it with
-  ``put_archive`` (entries owned by the sandbox user) and ``sync_back`` reads it back from it;
+- two volumes, both memory-backed (tmpfs) and so bounded in size: ``/workspace`` (the worktree,
+  also the working directory; the checkout's size plus ``DEBUGTRACE_SANDBOX_DISK_BYTES``) and
+  ``/home/sandbox`` (``HOME``, so ``pip install --user`` or caches survive from a setup command
+  to the tests; ``DEBUGTRACE_SANDBOX_TMP_BYTES``);
+- a *data* container that holds the volumes mounted for the handle's life (a tmpfs volume loses
+  its content when no container has it mounted): it only sleeps, as the sandbox user, with no
+  capabilities and no network; ``prepare`` copies the worktree into it with ``put_archive``
+  (entries owned by the sandbox user) and ``sync_back`` reads it back from it;
 - the image: ``settings.docker_image``, or for a Python project with dependency files its
   environment image (``debugtrace-env:py-<key>``, built once from that image plus the project's
   dependencies; see :mod:`debugtrace.sandbox.docker.images`), recorded in
@@ -13,7 +17,8 @@ Layout of one handle (all labelled ``debugtrace=1`` and ``debugtrace.handle=<id>
 - per :meth:`DockerSandbox.run`, a *run* container created with that run's
   :class:`~debugtrace.sandbox.ResourceLimits` (memory + swap = ``mem_limit`` so an OOM kill is exit
   137, ``pids_limit``, ``ulimit fsize`` and ``cpu``, network ``none`` unless the run allows it), a
-  read-only root file system, a tmpfs ``/tmp``, ``cap_drop=ALL`` and ``no-new-privileges``. Its main
+  read-only root file system, a tmpfs ``/tmp`` of ``DEBUGTRACE_SANDBOX_TMP_BYTES``, docker's
+  default 64 MiB ``/dev/shm``, ``cap_drop=ALL`` and ``no-new-privileges``. Its main
   process is a ``sleep`` under docker's init; the command is ``exec``-ed into it, and the container
   is removed when the command is over, which kills whatever the command left behind.
 
@@ -21,6 +26,12 @@ A command is over when its main process has exited *and* nothing it started is s
 (the same rule as a process group whose output pipe is still open in the ``local`` sandbox), or
 when ``timeout_s`` has passed: then the container is killed from the host side and the result has
 ``timed_out=True`` and ``exit_code=None``. Output is streamed; only its head and tail are kept.
+
+Every place a command can write is therefore bounded: the root file system is read-only, and
+``/tmp``, ``/dev/shm``, ``/workspace`` and ``/home/sandbox`` are tmpfs of a fixed size (whose pages
+also count against the run's memory limit). ``storage_opt`` (a size for the container's writable
+layer) is not used: it needs overlay2 on xfs with project quotas, and nothing is written there.
+Files read back after a run (``fetch``) are at most ``DEBUGTRACE_SANDBOX_FETCH_BYTES`` each.
 
 The engine is the one ``DOCKER_HOST`` names (``docker.from_env``); images are never pulled.
 """
@@ -44,13 +55,16 @@ from typing import IO, TYPE_CHECKING, Any
 
 from debugtrace.errors import SandboxError
 from debugtrace.sandbox import (
+    DEFAULT_FETCH_BYTES,
     ProjectSpec,
     ResourceLimits,
     RunResult,
     Sandbox,
     SandboxHandle,
+    fetch_note,
 )
 from debugtrace.sandbox.docker.images import ensure_env_image
+from debugtrace.sandbox.local import disk_usage
 from debugtrace.textutil import BoundedOutput
 
 if TYPE_CHECKING:
@@ -60,6 +74,9 @@ __all__ = ["LABEL", "DockerSandbox", "cleanup_leftovers"]
 
 LABEL = "debugtrace"
 """Every container and volume this backend makes carries the label ``debugtrace=1``."""
+OWNER_LABEL = f"{LABEL}.owner"
+"""``host/pid/start-time`` of the process that made it: ``cleanup_leftovers`` leaves alone what a
+live process on this host still uses (another server, another test worker)."""
 
 WORKDIR = "/workspace"
 HOME = "/home/sandbox"
@@ -76,6 +93,11 @@ _POLL_S = 0.1
 _KEEPER_SLACK_S = 120
 """The keeper process outlives the command's timeout by this much, so a container left behind by a
 crashed host process stops by itself."""
+_HOLDER_S = 24 * 3600
+"""How long the data container keeps a handle's volumes mounted (a handle closed by then is
+long gone; a crashed server's is removed by ``cleanup_leftovers``)."""
+_TMPFS_SLACK = 1024**2
+"""Room on a tmpfs volume beyond the checkout's size, for the copy's own overhead."""
 
 
 def _docker() -> Any:
@@ -162,6 +184,9 @@ class DockerSandbox(Sandbox):
         self.user: str = getattr(settings, "docker_user", "1000:1000")
         self.network: str = getattr(settings, "docker_network", "bridge")
         self.cpus: float | None = getattr(settings, "docker_cpus", None)
+        self.tmp_bytes: int = getattr(settings, "sandbox_tmp_bytes", 512 * 1024**2)
+        self.disk_bytes: int = getattr(settings, "sandbox_disk_bytes", 1024**3)
+        self.fetch_bytes: int = getattr(settings, "sandbox_fetch_bytes", DEFAULT_FETCH_BYTES)
         self._client: Any = None
 
     @property
@@ -212,22 +237,37 @@ class DockerSandbox(Sandbox):
         if tag != self.image:
             image_id = self._image_id(tag)
         hid = uuid.uuid4().hex[:12]
-        labels = {LABEL: "1", f"{LABEL}.handle": hid}
+        labels = {LABEL: "1", f"{LABEL}.handle": hid, OWNER_LABEL: _owner()}
         state = {"id": hid, "image": image_id, "image_tag": tag, "volumes": []}
         handle = SandboxHandle(worktree, project, state)
+        # memory-backed, so the size is a hard limit (a local volume on disk has none)
+        sizes = {"work": disk_usage(worktree) + _TMPFS_SLACK + self.disk_bytes}
+        sizes["home"] = self.tmp_bytes
         try:
             for role in ("work", "home"):
-                vol = self.client.volumes.create(f"debugtrace-{hid}-{role}", labels=labels)
+                opts = f"size={sizes[role]},uid={uid},gid={gid},mode=0755,nosuid,nodev"
+                vol = self.client.volumes.create(
+                    f"debugtrace-{hid}-{role}",
+                    labels=labels,
+                    driver="local",
+                    driver_opts={"type": "tmpfs", "device": "tmpfs", "o": opts},
+                )
                 handle.state["volumes"].append(vol.name)
             data = self.client.containers.create(
                 image_id,
-                command=["true"],
+                command=["sleep", str(_HOLDER_S)],
+                init=True,
+                user=self.user,
                 name=f"debugtrace-{hid}-data",
                 labels={**labels, f"{LABEL}.role": "data"},
                 network_mode="none",
                 volumes=self._volumes(handle),
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                pids_limit=8,
             )
             handle.state["data"] = data.id
+            data.start()  # holds the tmpfs volumes mounted until close
             with tempfile.SpooledTemporaryFile(32 * 1024**2) as tar:
                 _tar_worktree(worktree, uid, gid, tar)
                 data.put_archive("/", tar)
@@ -240,7 +280,10 @@ class DockerSandbox(Sandbox):
 
     def _volumes(self, handle: SandboxHandle) -> dict[str, dict[str, str]]:
         work, home = handle.state["volumes"]
-        return {work: {"bind": WORKDIR, "mode": "rw"}, home: {"bind": HOME, "mode": "rw"}}
+        # nocopy: an empty volume is otherwise filled from (and chowned like) the image's folder
+        # at every mount, which hands an empty workspace back to root
+        mode = "rw,nocopy"
+        return {work: {"bind": WORKDIR, "mode": mode}, home: {"bind": HOME, "mode": mode}}
 
     # -- run -----------------------------------------------------------------------------------
 
@@ -270,10 +313,15 @@ class DockerSandbox(Sandbox):
             working_dir=WORKDIR,
             environment={"HOME": HOME, "LANG": "C.UTF-8"},
             hostname="sandbox",
-            labels={LABEL: "1", f"{LABEL}.handle": handle.state["id"], f"{LABEL}.role": "run"},
+            labels={
+                LABEL: "1",
+                f"{LABEL}.handle": handle.state["id"],
+                f"{LABEL}.role": "run",
+                OWNER_LABEL: _owner(),
+            },
             network_mode=self.network if limits.network else "none",
             read_only=True,
-            tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777"},
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={self.tmp_bytes},mode=1777"},
             volumes=self._volumes(handle),
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
@@ -362,14 +410,18 @@ class DockerSandbox(Sandbox):
             for closeable in (stream, *sockets):
                 with contextlib.suppress(Exception):
                     closeable.close()
-        files = self._fetch(container, fetch)
+        files, omitted = self._fetch(container, fetch)
+        text = out.text()
+        for name, why in omitted.items():
+            text += f"\n[debugtrace sandbox: {name} not fetched: {why}]\n"
         return RunResult(
             exit_code=exit_code,
-            output=out.text(),
+            output=text,
             duration_s=duration,
             timed_out=timed_out,
             output_bytes=out.total,
             files=files,
+            files_omitted=omitted,
         )
 
     def _exit_code(self, exec_id: str, container: Any) -> int | None:
@@ -393,21 +445,36 @@ class DockerSandbox(Sandbox):
             return False
         return len(procs) > 2
 
-    def _fetch(self, container: Any, names: Sequence[str]) -> dict[str, bytes]:
+    def _fetch(
+        self, container: Any, names: Sequence[str]
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        """(files, omitted): each file at most ``fetch_bytes``, judged by the engine's stat
+        before anything is read, and read no further than that (plus the tar framing)."""
         docker = _docker()
         files: dict[str, bytes] = {}
+        omitted: dict[str, str] = {}
         for name in names:
             rel = _safe_relpath(name)
             if rel is None:
                 continue
             try:
-                stream, _stat = container.get_archive(f"{WORKDIR}/{rel}")
+                stream, info = container.get_archive(f"{WORKDIR}/{rel}")
             except docker.errors.NotFound:
                 continue
-            data = _read_single_file(stream)
-            if data is not None:
+            try:
+                size = int((info or {}).get("size") or 0)
+                if size > self.fetch_bytes:
+                    omitted[name] = fetch_note(size, self.fetch_bytes)
+                    continue
+                data = _read_single_file(stream, self.fetch_bytes)
+            finally:
+                with contextlib.suppress(Exception):
+                    stream.close()
+            if isinstance(data, str):
+                omitted[name] = data
+            elif data is not None:
                 files[name] = data
-        return files
+        return files, omitted
 
     # -- close ---------------------------------------------------------------------------------
 
@@ -459,7 +526,9 @@ class DockerSandbox(Sandbox):
 
     def sync_back(self, handle: SandboxHandle) -> None:
         """Copy the files in ``/workspace`` back over the worktree (new and changed files; files
-        deleted inside the sandbox stay on the host). Links and special files are skipped."""
+        deleted inside the sandbox stay on the host). Links and special files are skipped, and
+        so is ``.git`` (test code must not plant config or hooks that host git would run); nothing
+        is written through a symlink of the worktree (its target could be anywhere)."""
         if handle.state.get("closed") or "data" not in handle.state:
             raise SandboxError("this docker sandbox handle is closed")
         docker = _docker()
@@ -488,21 +557,44 @@ def _sockets_of(api: Any, stream: Any) -> list[Any]:
     return [sock, inner] if inner is not None else [sock]
 
 
-def _read_single_file(stream: Iterator[bytes]) -> bytes | None:
-    buf = io.BytesIO(b"".join(stream))
-    with tarfile.open(fileobj=buf, mode="r") as tar:
-        member = tar.next()  # the path itself; a directory is not a file to fetch
-        if member is None or not member.isfile():
-            return None
-        f = tar.extractfile(member)
-        return f.read() if f is not None else None
+def _read_single_file(stream: Iterator[bytes], limit: int) -> bytes | str | None:
+    """The file in a one-entry tar stream; a reason (str) when it is not a regular file or is
+    larger than ``limit``; None for a directory. Reads at most ``limit`` plus the tar framing."""
+    buf = io.BytesIO()
+    cap = limit + 64 * 1024  # headers (PAX: long names) and padding
+    for chunk in stream:
+        buf.write(chunk)
+        if buf.tell() > cap:
+            return f"more than {limit} bytes, the limit (DEBUGTRACE_SANDBOX_FETCH_BYTES)"
+    buf.seek(0)
+    try:
+        with tarfile.open(fileobj=buf, mode="r") as tar:
+            member = tar.next()  # the path itself; a directory is not a file to fetch
+            if member is None or member.isdir():
+                return None
+            if not member.isfile():
+                return "not a regular file"
+            if member.size > limit:
+                return fetch_note(member.size, limit)
+            f = tar.extractfile(member)
+            return f.read(limit) if f is not None else None
+    except tarfile.TarError:
+        return "unreadable archive from the engine"
 
 
 def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> None:
     parts = PurePosixPath(member.name).parts[1:]  # drop the leading "workspace"
     if not parts or ".." in parts or PurePosixPath(member.name).is_absolute():
         return
+    if parts[0].lower().rstrip(". ") == ".git":
+        return
+    # every folder on the way must be a real folder of the worktree, not a link out of it
+    for i in range(1, len(parts)):
+        if root.joinpath(*parts[:i]).is_symlink():
+            return
     target = root.joinpath(*parts)
+    if member.isdir() and target.is_symlink():
+        return
     if member.isdir():
         target.mkdir(parents=True, exist_ok=True)
     elif member.isfile():
@@ -518,10 +610,34 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> None:
         target.chmod(member.mode & 0o777)
 
 
+def _start_time(pid: int) -> str | None:
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}/{_start_time(os.getpid()) or '?'}"
+
+
+def _owned_by_another_live_process(labels: dict[str, str] | None) -> bool:
+    """Whether the object's owner is another process of this host that is still running."""
+    host, _, rest = ((labels or {}).get(OWNER_LABEL) or "").partition("/")
+    pid_text, _, started = rest.partition("/")
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    return started != "?" and _start_time(int(pid_text)) == started
+
+
 def cleanup_leftovers(client: Any, older_than_s: float = 0) -> int:
     """Remove containers and volumes labelled ``debugtrace=1`` older than ``older_than_s``.
 
-    For crashed runs (a process killed before ``close``). Returns how many objects were removed.
+    For crashed runs (a process killed before ``close``). Objects that another live process of
+    this host made (another server or test worker on the same engine, still using them) are
+    left alone. Returns how many objects were removed.
     """
     now = datetime.now(UTC)
     removed = 0
@@ -540,11 +656,15 @@ def cleanup_leftovers(client: Any, older_than_s: float = 0) -> int:
             return float("inf")
 
     for c in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+        if _owned_by_another_live_process(c.get("Labels")):
+            continue
         if age(datetime.fromtimestamp(c["Created"], UTC).isoformat()) >= older_than_s:
             with contextlib.suppress(Exception):
                 client.api.remove_container(c["Id"], force=True, v=True)
                 removed += 1
     for v in client.api.volumes(filters={"label": f"{LABEL}=1"}).get("Volumes") or []:
+        if _owned_by_another_live_process(v.get("Labels")):
+            continue
         if age(v.get("CreatedAt")) >= older_than_s:
             with contextlib.suppress(Exception):
                 client.api.remove_volume(v["Name"], force=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,37 @@ IMMEDIATE = "debugtrace_immediate"
 """Execution option: begin SQLite transactions with BEGIN IMMEDIATE (used for writes)."""
 
 
+def _private_file(path: Path) -> None:
+    """Create the database file (and the folders to it) readable by this user only.
+
+    Its folder, when created here, is 0700; the file is 0600 (tightened if it exists wider).
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode. The store holds every
+    trace and token hash: nothing else on the host (test code running as ``nobody``, other
+    users) may read it.
+    """
+    created = not path.parent.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if created:
+        os.chmod(path.parent, 0o700)  # mkdir's mode would be masked by the umask
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url``; a SQLite file (and its folder) is created on first use."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if (
+        parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")
+    ):
+        _private_file(Path(parsed.database).expanduser())
     # isolation_level=None hands transaction control to us (the pysqlite driver otherwise begins
     # lazily and can deadlock two writers that both started by reading).
     engine = create_engine(
