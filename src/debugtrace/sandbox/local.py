@@ -29,8 +29,10 @@ changed their process group or session, before it exits. Layers, each used when 
 - A scrubbed environment: only PATH, HOME, LANG and the project's own variables reach the command.
 
 Without bubblewrap there is no file system isolation: the command sees the host's files and Unix
-sockets with the rights of ``nobody`` (as root) or of the invoking user. Install bubblewrap (or
-use the ``docker`` sandbox) wherever the code under test is not your own.
+sockets with the rights of ``nobody`` (as root) or of the invoking user, writes to the host's
+``/tmp`` (not bounded), and, run by a normal user, shares the host's network and could kill its
+own supervisor (then a detached process may survive the run). Install bubblewrap (or use the
+``docker`` sandbox) wherever the code under test is not your own.
 """
 
 from __future__ import annotations
