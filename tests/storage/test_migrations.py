@@ -157,3 +157,44 @@ def test_0003_downgrades_and_upgrades_again(engine: sa.Engine) -> None:
     assert not {"validated", "score"} & columns
     assert indexes == {"ix_traces_developer_id", "ix_traces_status"}
     assert upgrade(engine) == ("0002", SCHEMA_REVISION)
+
+
+def test_0004_keeps_a_store_that_issued_tokens_secured(engine: sa.Engine, db_url: str) -> None:
+    upgrade(engine, "0003")
+    now = datetime(2025, 3, 3, 12, tzinfo=UTC)
+    old_tokens = sa.table(
+        "tokens",
+        *(sa.column(name) for name in ("id", "token_hash", "developer_id")),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("revoked_at", sa.DateTime(timezone=True)),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            old_tokens.insert().values(
+                id="a" * 24, token_hash="0" * 64, developer_id="old", created_at=now, revoked_at=now
+            )
+        )
+    assert upgrade(engine) == ("0003", SCHEMA_REVISION)
+    storage = SQLStorage(db_url)
+    try:
+        # Even with its only token revoked, then its row deleted: never open again.
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM tokens")
+        assert storage.has_tokens()
+    finally:
+        storage.close()
+
+
+def test_0004_downgrades_and_upgrades_again(engine: sa.Engine) -> None:
+    from alembic import command
+
+    upgrade(engine)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("jobs")}
+        assert current_revision(conn) == "0003"
+    assert not {"flags", "sessions"} & tables
+    assert not {"owner", "lease_expires_at"} & columns
+    assert upgrade(engine) == ("0003", SCHEMA_REVISION)

@@ -106,6 +106,7 @@ class SQLStorage(Storage):
             f"VALUES ({p}, {p}, {p}, {p}, {p})"
         )
         self._sqlite = self.engine.dialect.name == "sqlite"
+        self._sql_secured = select(flags.c.name).where(flags.c.name == "secured")
         self._db_errors = (SQLAlchemyError, self.engine.dialect.loaded_dbapi.Error)
 
     def _column_time(self, value: datetime) -> datetime | str:
@@ -680,12 +681,10 @@ class SQLStorage(Storage):
         return _token_info(row) if row is not None else None
 
     def has_tokens(self) -> bool:
-        with self._failing("could not read the store's flags"), self.engine.begin() as conn:
-            flag = conn.execute(select(flags.c.name).where(flags.c.name == "secured")).first()
-            # A token row without the flag: written by an older version before 0004 ran.
-            return (
-                flag is not None or conn.execute(select(tokens.c.id).limit(1)).first() is not None
-            )
+        # One primary-key read: an open server asks on every request. Migration 0004 set the
+        # flag for tokens issued before it; code older than 0004 cannot open this schema.
+        with self._failing("could not read the store's flags"), self.engine.connect() as conn:
+            return conn.execute(self._sql_secured).first() is not None
 
     def list_tokens(self, developer_id: str | None = None) -> builtins.list[TokenInfo]:
         stmt = select(tokens).order_by(tokens.c.created_at, tokens.c.id)
