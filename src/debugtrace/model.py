@@ -3,14 +3,19 @@
 An event on the wire is ``{"type": ..., "timestamp": ..., "details": {...}}``; ``type`` picks
 one of :class:`ReasoningEvent`, :class:`CommandEvent` and :class:`EditEvent`. Unknown keys inside
 ``details`` are kept and returned as sent; an unknown ``type`` is refused with the allowed ones.
-Timestamps are timezone-aware and normalised to UTC (a naive timestamp is taken as UTC). Size
+Timestamps are timezone-aware and normalised to UTC (a naive timestamp is taken as UTC). Numbers are
+finite and bounded (:data:`MAX_DURATION_S`, :data:`EXIT_CODES`), a ``repo_url`` that is a URL must
+parse as one, and the JSON Schema (``Trace.model_json_schema()``) says what the parser accepts. Size
 limits are ingest policy, checked by :mod:`debugtrace.ingest.limits` when untrusted input is parsed.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -18,14 +23,20 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     TypeAdapter,
     WithJsonSchema,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from debugtrace.results import TraceResult
 
 __all__ = [
+    "BASE_COMMIT_PATTERN",
     "CONFIDENCE_WORDS",
+    "EXIT_CODES",
+    "MAX_DURATION_S",
     "REASONING_TYPES",
     "CommandDetails",
     "CommandEvent",
@@ -36,6 +47,7 @@ __all__ = [
     "ReasoningEvent",
     "Trace",
     "TraceStatus",
+    "repo_url_problem",
     "utcnow",
 ]
 
@@ -67,6 +79,34 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_to_utc)]
 
 
+MAX_DURATION_S = 366 * 24 * 3600
+"""Longest ``duration_s`` accepted (366 days, in seconds): a longer one is a broken clock."""
+
+EXIT_CODES = (-(2**31), 2**32 - 1)
+"""The exit codes accepted (inclusive): any platform's (POSIX signals as negatives, Windows'
+unsigned 32-bit codes)."""
+
+# Whitespace as Python's str.isspace() (and str.strip()) sees it, spelt out: `\s` means three
+# different sets to pydantic's Rust regex, Python's `re` and ECMAScript (JSON Schema validators), so
+# a pattern shared by the parser and the published schema must not use it.
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+class _SchemaPattern:
+    """Adds a ``pattern`` to a string's JSON Schema only (the validator checking the same rule has a
+    clearer message than a failed pattern)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["pattern"] = self.pattern
+        return schema
+
+
 def _no_nul(value: str) -> str:
     # Trace-level fields become database columns, and PostgreSQL text cannot hold NUL.
     if "\x00" in value:
@@ -74,7 +114,54 @@ def _no_nul(value: str) -> str:
     return value
 
 
-ColumnText = Annotated[str, AfterValidator(_no_nul)]
+ColumnText = Annotated[str, AfterValidator(_no_nul), _SchemaPattern(r"^[^\x00]*$")]
+
+BASE_COMMIT_PATTERN = rf"^[^-\x00{_SPACE}][^\x00{_SPACE}]*$"
+"""A commit or ref: no whitespace or NUL, and no leading ``-`` (git would read an option); so never
+empty. The published schema's pattern; the parser checks the same rule."""
+
+_BASE_COMMIT = re.compile(BASE_COMMIT_PATTERN)
+
+
+def _check_base_commit(value: str) -> str:
+    # fullmatch: `$` alone would let a trailing newline through in Python's re.
+    if not _BASE_COMMIT.fullmatch(value):
+        raise ValueError(
+            "must be a commit sha or ref: not empty, no whitespace or NUL, no leading '-' "
+            "(leave it out or send null for the default branch)"
+        )
+    return value
+
+
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)", re.DOTALL)
+
+
+def repo_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable repository URL, or None when it is (or is a path).
+
+    A value with a ``scheme://`` is a URL and must parse as one: its host (finalize's address
+    checks and the clone read it) must be a name or a bracketed IPv6 address, its port a number up
+    to 65535; ``urlsplit`` raises on anything else (``https://[x``), which used to surface as a 500.
+    What precedes an ``@`` (user and password) is not read: redaction puts ``[REDACTED:kind]``
+    there. Anything else is a local path or ``user@host:path``, where brackets are legal.
+    """
+    m = _URL.fullmatch(url.strip())
+    if m is None:
+        return None
+    scheme, netloc, rest = m.groups()
+    host = netloc.rpartition("@")[2]
+    try:
+        urlsplit(f"{scheme}://{host}{rest}").port  # noqa: B018 - .port raises on a bad port
+    except ValueError as exc:
+        return f"not a usable repository URL: {exc}"
+    return None
+
+
+def _check_repo_url(value: str) -> str:
+    problem = repo_url_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 CONFIDENCE_WORDS: dict[str, float] = {"low": 0.25, "medium": 0.5, "high": 0.85}
@@ -87,6 +174,8 @@ REASONING_TYPES = ("hypothesis", "observation", "plan", "question", "conclusion"
 def _check_confidence(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("confidence must be low, medium, high or a number from 0 to 1")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"confidence must be a finite number from 0 to 1, not {value}")
     if isinstance(value, int | float):
         if not 0 <= value <= 1:
             raise ValueError(f"confidence {value} is outside 0..1")
@@ -102,18 +191,34 @@ Confidence = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "enum": list(CONFIDENCE_WORDS), "description": "any case"},
+                {
+                    "type": "string",
+                    # low / medium / high in any case, surrounding whitespace allowed (as parsed)
+                    "pattern": f"^[{_SPACE}]*"
+                    "([Ll][Oo][Ww]|[Mm][Ee][Dd][Ii][Uu][Mm]|[Hh][Ii][Gg][Hh])"
+                    f"[{_SPACE}]*$",
+                    "description": "low, medium or high, in any case",
+                },
                 {"type": "number", "minimum": 0, "maximum": 1},
             ]
         }
     ),
 ]
 
+ExitCode = Annotated[int, Field(strict=True, ge=EXIT_CODES[0], le=EXIT_CODES[1])]
+"""An integer in :data:`EXIT_CODES`; strict: ``"1"``, ``1.0`` and ``true`` are refused, not
+coerced."""
+
+Duration = Annotated[float, Field(strict=True, ge=0, le=MAX_DURATION_S, allow_inf_nan=False)]
+"""Seconds, finite, 0 to :data:`MAX_DURATION_S`; strict: a number (an integer is fine), not a string
+or a boolean."""
+
 
 class _Details(BaseModel):
     """Event details: the known fields are typed; unknown keys are kept and returned unchanged."""
 
-    model_config = ConfigDict(extra="allow")
+    # JSON has no NaN or Infinity; pydantic-core's parser reads them, so every float refuses them.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 class ReasoningDetails(_Details):
@@ -142,12 +247,12 @@ class CommandDetails(_Details):
     """The command line as typed."""
     output: str = ""
     """Its output (stdout and stderr as the user saw them)."""
-    exit_code: int | None = None
-    """Exit status, when known."""
+    exit_code: ExitCode | None = None
+    """Exit status, when known: an integer in :data:`EXIT_CODES`."""
     cwd: str | None = None
     """Working directory, when known."""
-    duration_s: Annotated[float, Field(ge=0)] | None = None
-    """Wall time in seconds, when known."""
+    duration_s: Duration | None = None
+    """Wall time in seconds, when known: finite, at most :data:`MAX_DURATION_S`."""
 
 
 class EditDetails(_Details):
@@ -159,8 +264,19 @@ class EditDetails(_Details):
     """The unified diff. It is applied to the repository when the trace is finalized."""
 
 
+def _type_is_required(schema: dict[str, Any]) -> None:
+    # Events are told apart by `type`, so one without it is refused: the published schema says so.
+    # (The Python default only serves ReasoningEvent.new and friends.)
+    schema["properties"]["type"].pop("default", None)
+    required = schema.setdefault("required", [])
+    if "type" not in required:
+        required.insert(0, "type")
+
+
 class _EventBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, json_schema_extra=_type_is_required
+    )
 
     seq: int | None = None
     """Position in the trace, 1-based and gap-free; assigned by storage (ignored on input)."""
@@ -242,18 +358,36 @@ finalized: the pipeline ran (``result`` says what it found)."""
 class Trace(BaseModel):
     """One debugging session: who, which repository, which bug, and what happened, in order."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: ColumnText | None = None
     """Assigned by storage on submit."""
     developer_id: Annotated[ColumnText, Field(min_length=1, max_length=255)]
     """Who debugged (a person or an agent)."""
-    repo_url: Annotated[ColumnText, Field(min_length=1)]
-    """Where the code lives (https/ssh URL; local paths only where allowed)."""
+    repo_url: Annotated[
+        ColumnText,
+        AfterValidator(_check_repo_url),
+        Field(
+            min_length=1,
+            description="https/ssh URL (one that parses: a bracketed host is an IPv6 address, "
+            "a port is a number up to 65535) or a local path (brackets allowed).",
+        ),
+    ]
+    """Where the code lives (https/ssh URL; local paths only where allowed). A URL must parse as
+    one (:func:`repo_url_problem`); a path (no ``scheme://``) may hold any character but NUL."""
     bug_description: ColumnText
     """The bug, as reported."""
-    base_commit: Annotated[ColumnText, Field(pattern=r"^[^\s-]\S*$")] | None = None
-    """Commit (or ref) the edits apply to; default: the default branch's head at finalize."""
+    base_commit: (
+        Annotated[
+            str,
+            AfterValidator(_check_base_commit),
+            _SchemaPattern(BASE_COMMIT_PATTERN),
+            Field(description="a commit sha or ref; never empty"),
+        ]
+        | None
+    ) = None
+    """Commit (or ref) the edits apply to; default: the default branch's head at finalize. No
+    whitespace or NUL, no leading ``-``, not empty (send null or leave it out for the default)."""
     branch: ColumnText | None = None
     """Branch the work happened on, when known."""
     status: TraceStatus = "open"

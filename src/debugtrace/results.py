@@ -1,7 +1,7 @@
 """What finalize records on a trace: stage statuses, per-edit results, test validation, grades.
 
 Each stage writes its piece as soon as it finishes, so a crash in a later stage keeps the earlier
-ones.
+ones. Floats are finite (NaN and Infinity are refused, as everywhere in the model).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ StageStatus = Literal["ok", "failed", "error", "skipped", "running"]
 class Stage(BaseModel):
     """One stage of finalize: ok / failed (the work said no) / error (we crashed) / skipped."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     name: StageName
     status: StageStatus
@@ -75,7 +75,7 @@ class RubricScore(BaseModel):
 class Grade(BaseModel):
     """A grader's verdict on the debugging quality of a trace (1-5) with provenance."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     score: int = Field(ge=1, le=5)
     summary: str = ""

@@ -36,7 +36,11 @@ from debugtrace.model import (
 from debugtrace.results import EditResult
 from debugtrace.textutil import head_tail
 
-__all__ = ["SYSTEM_PROMPT", "TOOLS", "chat_metadata", "to_chat", "writer"]
+__all__ = ["JSON_SAFE", "SYSTEM_PROMPT", "TOOLS", "chat_metadata", "to_chat", "writer"]
+
+JSON_SAFE: dict[str, Any] = {"inf_nan_mode": "null", "fallback": str}
+"""``pydantic_core.to_json`` options that write every value as valid JSON: NaN and Infinity (which
+ingest refuses, but Python code can build) as null, objects JSON has no form for as their str."""
 
 SYSTEM_PROMPT = (
     "You are a debugging assistant working in a git repository. Find the cause of the reported bug "
@@ -218,7 +222,7 @@ class _ChatWriter:
         self.options = options
 
     def write(self, trace: Trace) -> None:
-        self.out.write(to_json(to_chat(trace, self.options)) + b"\n")
+        self.out.write(to_json(to_chat(trace, self.options), **JSON_SAFE) + b"\n")
 
     def close(self) -> None:
         pass

@@ -19,6 +19,11 @@ Each line is one ``ExportTraceServiceRequest`` (the body of ``POST /v1/traces``)
 The encoding follows the OTLP/JSON rules: trace and span ids are lowercase hex (16 and 8 bytes),
 enums are integers, 64-bit integers are decimal strings. Ids are derived from the trace id (sha256),
 so exporting a trace again gives the same ids (and a backend can tell it is the same trace).
+
+Every value the model accepts exports: times are clamped to what an unsigned 64-bit count of
+nanoseconds since 1970 holds (1970-01-01 to 2554-07-21; the model takes years 1 to 9999), an end
+past 9999-12-31 stops there, an integer outside int64 becomes a string attribute, and a non-finite
+double is written as the strings protobuf's JSON mapping defines (``"NaN"``, ``"Infinity"``).
 """
 
 from __future__ import annotations
@@ -56,14 +61,31 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+_MAX_NANOS = 2**64 - 1
+_INT64 = range(-(2**63), 2**63)
+_LAST = datetime.max.replace(tzinfo=UTC)
+
+
 def _nanos(when: datetime) -> str:
-    return str((when - _EPOCH) // _MICROSECOND * 1000)
+    # OTLP times are fixed64: before 1970 or after 2554 they cannot be written, so they are clamped.
+    nanos = (when - _EPOCH) // _MICROSECOND * 1000
+    return str(min(max(nanos, 0), _MAX_NANOS))
+
+
+def _after(when: datetime, seconds: float) -> datetime:
+    """``when`` plus ``seconds``, at most 9999-12-31 (the last datetime there is)."""
+    try:
+        return when + timedelta(seconds=seconds)
+    except OverflowError:
+        return _LAST
 
 
 def _value(value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
+        if value not in _INT64:  # intValue is an int64
+            return {"stringValue": str(value)}
         return {"intValue": str(value)}
     if isinstance(value, float):
         return {"doubleValue": value}
@@ -126,7 +148,7 @@ def to_otlp(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any
                 attrs["gen_ai.tool.call.result"] = head_tail(c.output, options.max_output_bytes)
                 attrs["process.exit.code"] = c.exit_code
                 if c.duration_s:
-                    ev_end = ev.timestamp + timedelta(seconds=c.duration_s)
+                    ev_end = _after(ev.timestamp, c.duration_s)
                 if c.exit_code:
                     status = {"code": STATUS_ERROR, "message": f"exit code {c.exit_code}"}
             else:
@@ -228,7 +250,10 @@ class _OtlpWriter:
         self.options = options
 
     def write(self, trace: Trace) -> None:
-        self.out.write(to_json(to_otlp(trace, self.options)) + b"\n")
+        # "strings": protobuf's JSON form of a non-finite double; `fallback`: any object Python
+        # code put into a trace still writes (as its str) instead of ending the export.
+        line = to_json(to_otlp(trace, self.options), inf_nan_mode="strings", fallback=str)
+        self.out.write(line + b"\n")
 
     def close(self) -> None:
         pass

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from pydantic_core import to_json
 
 from debugtrace.export import ExportOptions
-from debugtrace.export.chat import chat_messages
+from debugtrace.export.chat import JSON_SAFE, chat_messages
 from debugtrace.model import Trace
 
 __all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "schema", "writer"]
@@ -88,8 +88,8 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
         "n_pass_to_fail": len(v.pass_to_fail) if v is not None else 0,
         "score": result.score(options.grader),
         "scores": [(name, g.score) for name, g in result.latest_grades().items()],
-        "metadata": to_json(trace.metadata).decode(),
-        "messages": to_json(chat_messages(trace, options.max_output_bytes)).decode(),
+        "metadata": to_json(trace.metadata, **JSON_SAFE).decode(),
+        "messages": to_json(chat_messages(trace, options.max_output_bytes), **JSON_SAFE).decode(),
     }
 
 

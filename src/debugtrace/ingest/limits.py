@@ -3,12 +3,18 @@
 Limits are ingest policy (configurable per deployment), not model invariants: stored traces are
 read back whatever the limits are today. One pass over the parsed objects checks every field, so
 the cost is a few ``len()`` calls per event.
+
+The same pass refuses NaN and Infinity in the free-form parts (``metadata``, extra keys in
+``details``): JSON has no such numbers, and they would be stored as null. (Typed fields refuse them
+in the model.)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from debugtrace.config import Limits
 from debugtrace.errors import ErrorDetail
@@ -85,7 +91,7 @@ def check_events(
         if extra:
             if extras is not None:
                 extras.append(i)
-            size = len(json.dumps(extra, ensure_ascii=False, default=str).encode())
+            size = _json_size((*prefix, i, "details"), extra, errors)
             if size > limits.max_details_bytes:
                 errors.append(
                     ErrorDetail(
@@ -95,6 +101,37 @@ def check_events(
                     )
                 )
     return errors
+
+
+def _json_size(loc: Loc, value: dict[str, Any], errors: list[ErrorDetail]) -> int:
+    """UTF-8 size of ``value`` as JSON; a NaN or Infinity in it is added to ``errors`` (size 0)."""
+    try:
+        return len(json.dumps(value, ensure_ascii=False, default=str, allow_nan=False).encode())
+    except ValueError:  # json.dumps says only "Out of range float values": find where
+        found = [
+            ErrorDetail(
+                where,
+                f"{json.dumps(number)}: NaN and Infinity are not JSON numbers; "
+                "send a finite number or null",
+            )
+            for where, number in _non_finite(value, loc, set())
+        ]
+        if not found:  # e.g. a circular reference in a dict built in Python
+            raise
+        errors.extend(found)
+        return 0
+
+
+def _non_finite(value: Any, loc: Loc, seen: set[int]) -> Iterator[tuple[Loc, float]]:
+    """Where in ``value`` a float is NaN or infinite."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield loc, value
+    elif isinstance(value, dict | list | tuple) and id(value) not in seen:
+        seen.add(id(value))  # a container met again is a cycle (or shared): looked at once
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, v in items:
+            yield from _non_finite(v, (*loc, key if isinstance(key, int) else str(key)), seen)
 
 
 def _check_details(loc: Loc, d: object, limits: Limits) -> list[ErrorDetail]:
@@ -134,7 +171,7 @@ def check_trace(trace: Trace, limits: Limits) -> list[ErrorDetail]:
         ("bug_description",), trace.bug_description, limits.max_text_bytes, "max_text_bytes"
     )
     if trace.metadata:
-        size = len(json.dumps(trace.metadata, ensure_ascii=False, default=str).encode())
+        size = _json_size(("metadata",), trace.metadata, errors)
         if size > limits.max_details_bytes:
             errors.append(
                 ErrorDetail(
