@@ -2,13 +2,15 @@
 
 ``debugtrace.sandbox.docker.sandbox.cleanup_leftovers`` existed but nothing called it. Now the
 server calls it when it starts (in the background), only for what is older than any finalize
-could take (so a second server on the same engine keeps its running sandboxes), and starts just
-as well when there is no docker SDK or engine.
+could take (so a second server on the same engine keeps its running sandboxes), removes the
+checkouts killed runs left, and starts just as well when there is no docker SDK or engine.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +56,18 @@ def test_the_server_removes_what_crashed_runs_left_when_it_starts(
 
     monkeypatch.setattr(docker_sandbox, "connect", lambda timeout_s=60: engine)
     monkeypatch.setattr(docker_sandbox, "cleanup_leftovers", cleanup)
-    with TestClient(
-        create_app(collector=Collector(settings=settings_for(tmp_path))), base_url=LOCAL
-    ):
+    settings = settings_for(tmp_path)
+    stale = settings.data_dir / "checkouts" / "0123456789abcdef01234567-dead"
+    (stale / "src").mkdir(parents=True)
+    day_ago = time.time() - 24 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    with TestClient(create_app(collector=Collector(settings=settings)), base_url=LOCAL):
         assert done.wait(10), "cleanup_leftovers was never called"
+        for _ in range(100):  # the checkout a killed run left goes too
+            if not stale.exists():
+                break
+            time.sleep(0.1)
+        assert not stale.exists()
     [(client, older_than_s)] = calls
     assert client is engine and engine.closed
     # Never a sandbox that may still be running: older than a whole finalize could take.

@@ -1,9 +1,10 @@
 """What crashed runs leave behind, removed when the server starts (best effort, in the background).
 
 A finalize killed mid-run (kill -9, a power cut) leaves its docker containers and volumes, and its
-checkout directory. Only what is older than any run could legitimately take is removed, so a
-second server on the same docker engine or data directory never loses a running job's sandbox.
-A missing docker SDK or engine is normal (the local sandbox): nothing to clean then.
+checkout directory. Only containers and volumes older than any run could take are removed (and
+``cleanup_leftovers`` spares those of live processes), and only checkouts no live run holds the
+lock of, so a second server on the same engine or data directory never loses a running job's
+sandbox. A missing docker SDK or engine is normal (the local sandbox): nothing to clean then.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ MIN_AGE_S = 3 * 3600.0
 
 
 def leftover_age_s(settings: Settings) -> float:
-    """How old a container, volume or checkout must be to count as left over: longer than a
-    whole finalize could run (clone, then the tests before and after, each repeated)."""
+    """How old a container or volume must be to count as left over: longer than a whole finalize
+    could run (clone, then the tests before and after, each repeated)."""
     run_s = settings.clone_timeout_s + (settings.repeat + 1) * settings.test_timeout_s
     return max(MIN_AGE_S, 3 * run_s)
 
 
 def remove_leftovers(settings: Settings) -> int:
-    """Remove old debugtrace containers, volumes and checkouts; returns how many. Never raises."""
+    """Remove what crashed runs left (containers, volumes, checkouts); returns how many. Never
+    raises."""
     older_than_s = leftover_age_s(settings)
     removed = 0
     if settings.sandbox in ("docker", "auto"):
@@ -48,12 +50,10 @@ def remove_leftovers(settings: Settings) -> int:
             finally:
                 client.close()
     try:
-        from debugtrace.finalize import workspace
+        from debugtrace.finalize.workspace import remove_stale_checkouts
 
-        # Present once the workspace stage offers it; the checkouts live under the data dir.
-        remove_stale = getattr(workspace, "remove_stale_checkouts", None)
-        if remove_stale is not None:
-            removed += int(remove_stale(settings.data_dir / "checkouts", older_than_s))
+        # A live run holds its checkout's lock, so the workspace's own age limit is enough.
+        removed += remove_stale_checkouts(settings.data_dir / "checkouts")
     except Exception as exc:
         log.warning("could not remove leftover checkouts: %s", exc)
     if removed:
