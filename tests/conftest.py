@@ -1,9 +1,8 @@
 """Shared fixtures: hermetic settings, a SQLite file per test, a fresh PostgreSQL database.
 
 The suite runs in parallel (``python -m pytest -n auto``, pytest-xdist): every test has its own
-SQLite file, PostgreSQL database and data dir; the tests that use the Docker engine share one
-worker (``xdist_group("docker")``, with ``--dist loadgroup`` from pyproject), since the engine
-fixture starts, cleans up and stops one engine per session.
+SQLite file, PostgreSQL database and data dir; workers share one Docker engine, which the last of
+them stops (tests/support/docker_engine.py).
 
 Services the tests need but cannot find are skipped with a reason naming them; CI sets
 ``DEBUGTRACE_REQUIRE_SERVICES=1`` so a missing service fails the run instead.
@@ -72,9 +71,3 @@ def pg_class_url() -> Iterator[str]:
         yield url
     finally:
         drop_pg_database(name)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "docker_engine" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("docker"))

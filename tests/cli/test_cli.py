@@ -355,7 +355,8 @@ def test_schema_events_prints_the_event_list_schema(cli: CLI) -> None:
 def test_plugins_lists_the_builtin_sql_storage(cli: CLI) -> None:
     out = cli("plugins").assert_ok().out
     assert any(
-        line.split()[:4] == ["storage", "sql", "debugtrace-collector", "ok"] for line in out.splitlines()
+        line.split()[:4] == ["storage", "sql", "debugtrace-collector", "ok"]
+        for line in out.splitlines()
     )
 
 

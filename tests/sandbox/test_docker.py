@@ -27,7 +27,7 @@ from support.docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixtu
 
 # one worker for every test of the shared engine (static: xdist reads groups before conftest
 # adds them)
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
+pytestmark = pytest.mark.docker
 
 PROJECT = ProjectSpec(kind="python", test_command=("pytest",))
 

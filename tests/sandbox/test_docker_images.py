@@ -119,7 +119,6 @@ def _unique_requirements(body: str) -> str:
 
 
 @pytest.mark.docker
-@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_env_image_is_built_once_reused_and_rekeyed_on_change(
     docker_engine: Any,  # noqa: F811
     images: set[str],
@@ -149,7 +148,6 @@ def test_env_image_is_built_once_reused_and_rekeyed_on_change(
 
 
 @pytest.mark.docker
-@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_the_sandbox_runs_a_project_in_its_env_image(
     docker_engine: Any,  # noqa: F811
     images: set[str],
@@ -185,7 +183,6 @@ def test_the_sandbox_runs_a_project_in_its_env_image(
 
 
 @pytest.mark.docker
-@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_a_dependency_pip_cannot_download_is_a_sandbox_error_with_pips_words(
     docker_engine: Any,  # noqa: F811
     tmp_path: Path,
@@ -207,7 +204,6 @@ def test_a_dependency_pip_cannot_download_is_a_sandbox_error_with_pips_words(
 
 
 @pytest.mark.docker
-@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_build_sandbox_image_from_the_debian_base_and_reuse_it(
     docker_engine: Any,  # noqa: F811
     images: set[str],
@@ -244,7 +240,6 @@ def test_build_sandbox_image_from_the_debian_base_and_reuse_it(
 
 
 @pytest.mark.docker
-@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_build_sandbox_image_names_a_missing_base(docker_engine: Any) -> None:  # noqa: F811
     import docker
 
@@ -258,7 +253,6 @@ def test_build_sandbox_image_names_a_missing_base(docker_engine: Any) -> None:  
 
 
 @pytest.mark.docker
-@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_build_sandbox_image_without_any_base_says_how_to_get_one(
     docker_engine: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,

@@ -21,7 +21,7 @@ from debugtrace.sandbox.docker.sandbox import DockerSandbox
 from debugtrace.sandbox.projects import detect_project
 from support.docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("docker")]
+pytestmark = pytest.mark.docker
 
 CANARY = f"canary-{uuid.uuid4().hex}"
 

@@ -33,7 +33,7 @@ WRITE = (
 @pytest.fixture(
     params=[
         "local",
-        pytest.param("docker", marks=[pytest.mark.docker, pytest.mark.xdist_group("docker")]),
+        pytest.param("docker", marks=pytest.mark.docker),
     ]
 )
 def sandbox_and_python(request: pytest.FixtureRequest) -> tuple[Sandbox, str]:

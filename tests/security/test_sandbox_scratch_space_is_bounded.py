@@ -115,7 +115,6 @@ def test_local_run_within_the_allowance_is_not_stopped(
 
 
 @pytest.mark.docker
-@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 @pytest.mark.parametrize("path", ["/tmp/big", "/workspace/big", "/home/sandbox/big"])
 def test_docker_scratch_space_and_workspace_are_size_limited(
     docker: DockerSandbox, docker_handle: SandboxHandle, path: str
@@ -127,7 +126,6 @@ def test_docker_scratch_space_and_workspace_are_size_limited(
 
 
 @pytest.mark.docker
-@pytest.mark.xdist_group("docker")  # one worker for the shared engine
 def test_docker_workspace_keeps_its_files_between_runs(
     docker: DockerSandbox, docker_handle: SandboxHandle
 ) -> None:

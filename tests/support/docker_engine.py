@@ -5,7 +5,9 @@
 1. the engine ``DOCKER_HOST`` names, if it answers;
 2. else the private engine of ``scripts/dockerd.sh`` if it is already running;
 3. else, when ``dockerd`` is installed or can be (root: the script installs ``docker.io``), it
-   starts that engine and stops it again at the end of the session.
+   starts that engine; the last session using it stops it (parallel pytest-xdist workers are
+   separate sessions: a file lock and a registry of live users keep one from stopping the engine
+   or removing containers under another).
 
 The images (``debugtrace-python:3.11`` and its base) are built with ``scripts/build-base-image.sh``
 when missing (~2 minutes the first time, cached after). When no engine can be had, the tests are
@@ -14,11 +16,14 @@ skipped through ``conftest.require`` (a failure in CI, where DEBUGTRACE_REQUIRE_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,6 +73,41 @@ def _tail(text: str, n: int = 1500) -> str:
     return text[-n:].strip()
 
 
+STATE = Path(os.environ.get("DEBUGTRACE_DOCKER_STATE", "/tmp/dt-docker"))
+"""scripts/dockerd.sh's state folder; the lock and the users' registry below live beside it."""
+
+
+@contextmanager
+def _engine_lock() -> Iterator[None]:
+    # pytest-xdist workers are separate sessions: they share one engine, started by the first
+    # and stopped by the last (a worker that finished early must not stop it under the others).
+    from filelock import FileLock
+
+    STATE.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(STATE / "tests.lock"), timeout=1200):
+        yield
+
+
+def _users() -> Path:
+    folder = STATE / "test-users"
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():  # sessions that died without their teardown
+        with contextlib.suppress(ValueError, OSError):
+            if not _alive(int(entry.name)):
+                entry.unlink()
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[Any]:
     """A docker client for an engine that has the sandbox image; DOCKER_HOST points at it."""
@@ -75,41 +115,50 @@ def docker_engine() -> Iterator[Any]:
         import docker  # noqa: F401
     except ImportError:
         require(SERVICE, "the docker SDK is not installed (pip install -e '.[docker]')")
-    started = False
     old_host = os.environ.get("DOCKER_HOST")
-    client = answers(old_host)
-    if client is None:
-        host = _script_env()
-        client = answers(host)
+    started_marker = STATE / "started-by-tests"
+    with _engine_lock():
+        client = answers(old_host)
         if client is None:
-            if not _can_start_dockerd():
-                require(
-                    SERVICE, f"nothing answers at DOCKER_HOST={old_host} and dockerd is missing"
-                )
-            proc = subprocess.run(
-                [str(DOCKERD_SH), "start"], capture_output=True, text=True, timeout=300
-            )
-            if proc.returncode != 0:
-                require(SERVICE, f"scripts/dockerd.sh start failed: {_tail(proc.stderr)}")
-            started = True
+            host = _script_env()
             client = answers(host)
             if client is None:
-                require(SERVICE, f"scripts/dockerd.sh started an engine but {host} does not answer")
-        os.environ["DOCKER_HOST"] = host
-    try:
+                if not _can_start_dockerd():
+                    require(
+                        SERVICE, f"nothing answers at DOCKER_HOST={old_host} and dockerd is missing"
+                    )
+                proc = subprocess.run(
+                    [str(DOCKERD_SH), "start"], capture_output=True, text=True, timeout=300
+                )
+                if proc.returncode != 0:
+                    require(SERVICE, f"scripts/dockerd.sh start failed: {_tail(proc.stderr)}")
+                started_marker.touch()
+                client = answers(host)
+                if client is None:
+                    require(
+                        SERVICE, f"scripts/dockerd.sh started an engine but {host} does not answer"
+                    )
+            os.environ["DOCKER_HOST"] = host
+        (_users() / str(os.getpid())).touch()
         ensure_image(client)
+    try:
         yield client
     finally:
         from debugtrace.sandbox.docker.sandbox import cleanup_leftovers
 
-        cleanup_leftovers(client)
-        client.close()
-        if old_host is None:
-            os.environ.pop("DOCKER_HOST", None)
-        else:
-            os.environ["DOCKER_HOST"] = old_host
-        if started:
-            subprocess.run([str(DOCKERD_SH), "stop"], capture_output=True, timeout=120)
+        with _engine_lock():
+            (_users() / str(os.getpid())).unlink(missing_ok=True)
+            last = not any(_users().iterdir())
+            if last:
+                cleanup_leftovers(client)
+            client.close()
+            if old_host is None:
+                os.environ.pop("DOCKER_HOST", None)
+            else:
+                os.environ["DOCKER_HOST"] = old_host
+            if last and started_marker.exists():
+                subprocess.run([str(DOCKERD_SH), "stop"], capture_output=True, timeout=120)
+                started_marker.unlink(missing_ok=True)
 
 
 def ensure_image(client: Any) -> None:
