@@ -198,7 +198,8 @@ def dump(value: Any, style: dict[str, Any], repeat: int | None, counter: list[in
     """JSON text of ``value``; the object numbered ``repeat`` (in document order) writes its first
     key twice, the copy with its first character \\u-escaped when ``style["escape"]``. The key
     numbered ``style["spaced"]`` alone has a space before its colon."""
-    sep, ensure_ascii = style["sep"], style["ascii"]
+    sep: str = style["sep"]
+    ensure_ascii: bool = style["ascii"]
 
     def key(k: str) -> str:
         counter[1] += 1
