@@ -391,7 +391,7 @@ def run(db: Path, facts: dict[str, Any], rounds: int) -> dict[str, Any]:
     busy, quiet = facts["busy_repo"][0], facts["quiet_repo"][0]
     with (
         Collector(settings=settings) as collector,
-        TestClient(create_app(collector=collector)) as client,
+        TestClient(create_app(collector=collector), base_url="http://127.0.0.1") as client,
     ):
         storage = collector.storage
         cases: dict[str, Callable[[], Any]] = {

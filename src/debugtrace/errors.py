@@ -21,6 +21,7 @@ Every front end (CLI, HTTP, pytest plugin) maps these to its own way of saying "
     ├── PatchError (ValueError)          an edit is not a unified diff that can be read
     ├── ReportError (ValueError)         a test report cannot be read
     ├── SandboxError                     the sandbox itself failed (engine gone, image missing)
+    ├── DependencyRefused                a dependency file, include or line is not used
     ├── GradeError                       a grader could not produce a valid grade
     ├── StageFailed                      inside finalize: the stage's work said no
     ├── StageSkipped                     inside finalize: the stage has nothing to do
@@ -41,6 +42,7 @@ __all__ = [
     "BodyTooLarge",
     "Conflict",
     "DebugtraceError",
+    "DependencyRefused",
     "ErrorDetail",
     "ExportError",
     "FinalizeConflict",
@@ -218,6 +220,11 @@ class ReportError(DebugtraceError, ValueError):
 
 class SandboxError(DebugtraceError):
     """The sandbox itself failed (engine gone, image missing, ...); the message says what to do."""
+
+
+class DependencyRefused(DebugtraceError):
+    """A dependency file, include or line that is not used; the message says why (never what it
+    contains, which is untrusted)."""
 
 
 class GradeError(DebugtraceError):

@@ -299,7 +299,9 @@ def test_bad_input_exits_2_with_one_line(
     # Parquet needs the optional pyarrow; without it the message says what to install.
     missing = replace(FORMATS["parquet"], requires=("pyarrow_is_not_installed",))
     monkeypatch.setitem(FORMATS, "parquet", missing)
-    assert "pip install 'debugtrace-collector[parquet]'" in error("--format", "parquet", "-o", "x.parquet")
+    assert "pip install 'debugtrace-collector[parquet]'" in error(
+        "--format", "parquet", "-o", "x.parquet"
+    )
 
 
 def test_the_cli_offers_every_registered_format() -> None:

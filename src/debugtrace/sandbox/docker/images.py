@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from debugtrace.errors import SandboxError
+from debugtrace.errors import DependencyRefused, SandboxError
 from debugtrace.sandbox import ProjectSpec
 
 __all__ = [
@@ -396,11 +396,6 @@ _PER_REQUIREMENT_OPTIONS = re.compile(r"\s+--?[A-Za-z][\w-]*(?:[=\s].*)?$")
 """``--hash=...``, ``--config-settings ...`` after a specifier: pip options, dropped."""
 
 
-class _Refused(Exception):
-    """A dependency file, include or line that is not used; the message says why (never what
-    it contains)."""
-
-
 @dataclass
 class Dependencies:
     """What a project's dependency files declare, as data: see :func:`read_dependencies`."""
@@ -443,42 +438,42 @@ def _norm(name: str) -> str:
 def _read_contained(root: Path, path: Path) -> bytes:
     """The bytes of ``path``, which must be a regular file inside ``root`` once every symlink is
     resolved (a checkout may link ``requirements.txt`` to ``/proc/self/environ``, a device or a
-    FIFO), of at most :data:`MAX_DEPENDENCY_FILE_BYTES`. Raises :class:`_Refused`."""
+    FIFO), of at most :data:`MAX_DEPENDENCY_FILE_BYTES`. Raises :class:`DependencyRefused`."""
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise _Refused("does not exist") from None
+        raise DependencyRefused("does not exist") from None
     if not real.is_relative_to(root):
-        raise _Refused("is outside the checkout")
+        raise DependencyRefused("is outside the checkout")
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        raise _Refused("cannot be opened") from None
+        raise DependencyRefused("cannot be opened") from None
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise _Refused("is not a regular file")
+            raise DependencyRefused("is not a regular file")
         data = f.read(MAX_DEPENDENCY_FILE_BYTES + 1)
     if len(data) > MAX_DEPENDENCY_FILE_BYTES:
-        raise _Refused(f"is larger than {MAX_DEPENDENCY_FILE_BYTES} bytes")
+        raise DependencyRefused(f"is larger than {MAX_DEPENDENCY_FILE_BYTES} bytes")
     return data
 
 
 def _specifier(text: str) -> tuple[str, str]:
-    """(normalised name, normalised specifier) of one requirement; raises :class:`_Refused`
+    """(normalised name, normalised specifier) of one requirement; raises :class:`DependencyRefused`
     for anything else: options, URLs and paths (``name @ https://...``, ``./pkg``, ``git+...``:
     the host would fetch them), environment variables (pip expands ``${VAR}`` from its own
     environment), and text that is not a PEP 508 specifier."""
     if len(text) > _MAX_SPECIFIER_CHARS:
-        raise _Refused(f"longer than {_MAX_SPECIFIER_CHARS} characters")
+        raise DependencyRefused(f"longer than {_MAX_SPECIFIER_CHARS} characters")
     if "$" in text:
-        raise _Refused("uses an environment variable")
+        raise DependencyRefused("uses an environment variable")
     Requirement = _requirement_class()
     try:
         req = Requirement(text)
     except Exception:  # InvalidRequirement (a ValueError) and anything odd the parser raises
-        raise _Refused("not a requirement specifier") from None
+        raise DependencyRefused("not a requirement specifier") from None
     if req.url:
-        raise _Refused("a direct URL or path reference")
+        raise DependencyRefused("a direct URL or path reference")
     return _norm(req.name), str(req)
 
 
@@ -515,7 +510,7 @@ class _Reader:
             return
         try:
             name, spec = _specifier(text.strip())
-        except _Refused as why:
+        except DependencyRefused as why:
             self.deps.note(where, str(why))
             return
         if constraint and re.match(r"[^;\s]*\[", spec):
@@ -553,7 +548,7 @@ class _Reader:
             if target.resolve() in self.seen:
                 return  # already read (a cycle, or included twice)
             self.requirements_file(target, constraint=constraint, depth=depth + 1)
-        except _Refused as why:
+        except DependencyRefused as why:
             self.deps.note(where, f"include ignored: it {why}")
         except (OSError, RuntimeError):
             self.deps.note(where, "include ignored: it cannot be resolved")
@@ -689,7 +684,7 @@ def read_dependencies(worktree: Path, files: Sequence[str]) -> Dependencies:
                     reader.requirements_file(path, constraint=False, depth=0)
             else:
                 reader.deps.note(reader.where(path), "not a dependency file debugtrace reads")
-        except _Refused as why:
+        except DependencyRefused as why:
             reader.deps.note(reader.where(path), f"ignored: it {why}")
         except (OSError, RuntimeError):
             reader.deps.note(reader.where(path), "ignored: it cannot be resolved")
@@ -747,7 +742,7 @@ def ensure_env_image(
             continue
         try:  # never follow a symlink out of the checkout, nor read a device or FIFO
             contents[rel] = _read_contained(root, root / rel)
-        except _Refused:
+        except DependencyRefused:
             continue
     if not contents:
         return base_tag
