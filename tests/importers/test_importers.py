@@ -261,6 +261,19 @@ def test_openhands_event_list_runs_reads_and_the_finish_thought() -> None:
     assert doc["metadata"]["model"] == "claude-3-5-sonnet-20241022"
 
 
+def test_openhands_values_the_model_refuses_are_left_out_not_fatal() -> None:
+    events = json.loads(RENAME.read_text())
+    (run,) = [e for e in events if e.get("observation") == "run"]
+    run["extras"]["metadata"]["exit_code"] = True  # a bool is an int to Python, not to the model
+    run["timestamp"] = "2999-01-01T00:00:00"  # a broken clock: a duration of centuries
+    doc = only(convert("openhands", json.dumps(events), name="broken.json", repo_url=REPO))
+    parse_trace(doc)
+    mv = doc["events"][3]["details"]
+    assert mv["command"] == "mv /workspace/game_2048.py /workspace/2048.py"
+    assert "exit_code" not in mv
+    assert "duration_s" not in mv
+
+
 def test_openhands_edit_becomes_a_diff_that_git_applies(tmp_path: Path) -> None:
     doc = only(load("openhands", CREATE_GAME, repo_url=REPO))
     assert shape(doc) == ["reasoning", "edit", "reasoning/conclusion"]

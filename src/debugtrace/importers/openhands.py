@@ -33,7 +33,14 @@ from debugtrace.importers._common import (
     text_of,
     unify_newlines,
 )
-from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent
+from debugtrace.model import (
+    EXIT_CODES,
+    MAX_DURATION_S,
+    CommandEvent,
+    EditEvent,
+    Event,
+    ReasoningEvent,
+)
 
 __all__ = ["convert"]
 
@@ -313,9 +320,11 @@ class _Walk:
             command,
             output=output,
             # -1 is OpenHands' "unknown" (still running, timed out, interrupted).
-            exit_code=code if isinstance(code, int) and code >= 0 and kind == "run" else None,
+            exit_code=code if _is_exit_code(code) and kind == "run" else None,
             cwd=meta.get("working_dir") or args.get("cwd") or None,
-            duration_s=duration if duration is not None and duration >= 0 else None,
+            duration_s=duration
+            if duration is not None and 0 <= duration <= MAX_DURATION_S
+            else None,
             **drop_none({"tool": tool}),
             **ids,
             **extra,
@@ -370,3 +379,8 @@ class _Walk:
 def _position(slots: list[Event | None], index: int) -> int:
     """Where slot ``index`` lands once the empty slots are dropped."""
     return sum(1 for e in slots[:index] if e is not None)
+
+
+def _is_exit_code(value: object) -> bool:
+    # A recorded value the model would refuse (a bool is an int in Python) is left out, not fatal.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= EXIT_CODES[1]

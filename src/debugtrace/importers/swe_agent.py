@@ -33,7 +33,7 @@ from debugtrace.importers._common import (
     text_of,
     unify_newlines,
 )
-from debugtrace.model import CommandEvent, Event, ReasoningEvent, utcnow
+from debugtrace.model import MAX_DURATION_S, CommandEvent, Event, ReasoningEvent, utcnow
 
 __all__ = ["convert"]
 
@@ -145,7 +145,9 @@ def _events(steps: list[Any], info: dict[str, Any], options: ImportOptions) -> l
                 exit_code=None,  # SWE-agent does not record exit codes
                 cwd=workdir,
                 duration_s=float(seconds)
-                if isinstance(seconds, int | float) and seconds >= 0
+                if isinstance(seconds, int | float)
+                and not isinstance(seconds, bool)
+                and 0 <= seconds <= MAX_DURATION_S
                 else None,
                 step=i,
                 **extra,
