@@ -186,7 +186,7 @@ def test_cli_plugins_lists_kind_name_package_and_dependencies(tmp_path: Path) ->
         [str(exe), "plugins", "--json"], env=env, capture_output=True, text=True, check=True
     ).stdout
     rows = {(r["kind"], r["name"]): r for r in json.loads(out)}
-    assert rows["storage", "sql"]["package"] == "debugtrace"
+    assert rows["storage", "sql"]["package"] == "debugtrace-collector"
     assert rows["storage", "sql"]["installed"] is True
     assert rows["storage", "memory"]["package"] == "debugtrace-fake"
     assert rows["grader", "needs-missing-lib"]["installed"] is False

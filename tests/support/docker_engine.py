@@ -21,6 +21,7 @@ import os
 import shutil
 import socket
 import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,7 +94,7 @@ def _users() -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for entry in folder.iterdir():  # sessions that died without their teardown
         with contextlib.suppress(ValueError, OSError):
-            if not _alive(int(entry.name)):
+            if not _alive(int(entry.name.split(".")[0])):
                 entry.unlink()
     return folder
 
@@ -139,7 +140,9 @@ def docker_engine() -> Iterator[Any]:
                         SERVICE, f"scripts/dockerd.sh started an engine but {host} does not answer"
                     )
             os.environ["DOCKER_HOST"] = host
-        (_users() / str(os.getpid())).touch()
+        # One entry per fixture instance: a module that imports the fixture gets its own.
+        me = f"{os.getpid()}.{uuid.uuid4().hex}"
+        (_users() / me).touch()
         ensure_image(client)
     try:
         yield client
@@ -147,7 +150,7 @@ def docker_engine() -> Iterator[Any]:
         from debugtrace.sandbox.docker.sandbox import cleanup_leftovers
 
         with _engine_lock():
-            (_users() / str(os.getpid())).unlink(missing_ok=True)
+            (_users() / me).unlink(missing_ok=True)
             last = not any(_users().iterdir())
             if last:
                 cleanup_leftovers(client)
