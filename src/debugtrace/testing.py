@@ -14,13 +14,12 @@ Each test makes its own traces under a unique developer id, so a shared database
 
 from __future__ import annotations
 
-import builtins
 import socket
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,16 +28,13 @@ import pytest
 
 from debugtrace.errors import InvalidTrace, TraceNotFound
 from debugtrace.grading import Grader
-from debugtrace.jobs import LEASE_S
-from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace, TraceStatus
+from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent, Trace, TraceStatus
 from debugtrace.results import Grade, Stage, TraceResult, Validation
 from debugtrace.sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxHandle
 from debugtrace.storage import (
     ExportQuery,
-    SessionInfo,
+    ForwardingStorage,
     Storage,
-    TokenInfo,
-    TracePage,
     TraceQuery,
     TraceStats,
     Verdict,
@@ -49,7 +45,7 @@ from debugtrace.storage import (
 )
 
 if TYPE_CHECKING:
-    from debugtrace.jobs import Job
+    pass
 
 __all__ = [
     "DefaultReads",
@@ -77,84 +73,10 @@ def sample_trace(developer_id: str | None = None, **fields: Any) -> Trace:
     return Trace.model_validate(base)
 
 
-class DefaultReads(Storage):
+class DefaultReads(ForwardingStorage):
     """Another storage with only its abstract methods (and jobs and tokens): every other read
     is the contract's default built on them, as a backend that overrides nothing has it.
     Compare a backend's overrides with ``DefaultReads(backend)``."""
-
-    def __init__(self, inner: Storage) -> None:
-        self.inner = inner
-
-    def create(self, trace: Trace) -> Trace:
-        return self.inner.create(trace)
-
-    def append_events(self, trace_id: str, events: Sequence[Event]) -> list[Event]:
-        return self.inner.append_events(trace_id, events)
-
-    def get(self, trace_id: str) -> Trace:
-        return self.inner.get(trace_id)
-
-    def list(self, query: TraceQuery) -> TracePage:
-        return self.inner.list(query)
-
-    def set_status(
-        self, trace_id: str, status: TraceStatus, *, expect: Collection[TraceStatus] = ()
-    ) -> bool:
-        return self.inner.set_status(trace_id, status, expect=expect)
-
-    def save_result(self, trace_id: str, result: TraceResult) -> None:
-        self.inner.save_result(trace_id, result)
-
-    def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
-        return self.inner.create_job(trace_id, kind, options)
-
-    def claim_job(
-        self, job_id: str, owner: str | None = None, lease_s: float = LEASE_S
-    ) -> Job | None:
-        return self.inner.claim_job(job_id, owner, lease_s)
-
-    def renew_job(self, job_id: str, owner: str, lease_s: float = LEASE_S) -> bool:
-        return self.inner.renew_job(job_id, owner, lease_s)
-
-    def finish_job(
-        self, job_id: str, state: str, error: str | None = None, owner: str | None = None
-    ) -> Job:
-        return self.inner.finish_job(job_id, state, error, owner)
-
-    def get_job(self, job_id: str) -> Job:
-        return self.inner.get_job(job_id)
-
-    def live_job(self, trace_id: str) -> Job | None:
-        return self.inner.live_job(trace_id)
-
-    def requeue_jobs(
-        self, gone: Callable[[str], bool] | None = None, *, all_queued: bool = True
-    ) -> Sequence[Job]:
-        return self.inner.requeue_jobs(gone, all_queued=all_queued)
-
-    def create_token(self, developer_id: str) -> str:
-        return self.inner.create_token(developer_id)
-
-    def find_token(self, token: str) -> TokenInfo | None:
-        return self.inner.find_token(token)
-
-    def has_tokens(self) -> bool:
-        return self.inner.has_tokens()
-
-    def list_tokens(self, developer_id: str | None = None) -> builtins.list[TokenInfo]:
-        return self.inner.list_tokens(developer_id)
-
-    def revoke_token(self, token_id: str) -> TokenInfo | None:
-        return self.inner.revoke_token(token_id)
-
-    def create_session(self, developer_id: str | None, token_id: str | None, ttl_s: float) -> str:
-        return self.inner.create_session(developer_id, token_id, ttl_s)
-
-    def get_session(self, key: str) -> SessionInfo | None:
-        return self.inner.get_session(key)
-
-    def end_session(self, key: str) -> None:
-        self.inner.end_session(key)
 
 
 class StorageContract:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ID_PATTERN",
     "ExportQuery",
+    "ForwardingStorage",
     "GuardedStorage",
     "SessionInfo",
     "Storage",
@@ -583,44 +584,19 @@ class Storage(ABC):
         """Release connections and files. The default does nothing."""
 
 
-class GuardedStorage(Storage):
-    """Another storage whose trace writes first call ``guard``, which raises to refuse them.
+class ForwardingStorage(Storage):
+    """Another storage seen through this one: the abstract methods, jobs, tokens and sessions
+    go to ``inner``; every other read is the contract's default built on them (subclasses pass
+    more through where they mean to). :meth:`close` leaves ``inner`` open: its owner closes it."""
 
-    :func:`debugtrace.jobs.run_job` runs a job over one whose guard checks the job's lease: a
-    runner that lost its lease (it stalled, the job was requeued and someone else runs it now)
-    can no longer write the trace's status or results, so two runs never both record theirs.
-    Reads, jobs, tokens and sessions pass straight through; :meth:`close` leaves ``inner`` open.
-    """
-
-    def __init__(self, inner: Storage, guard: Callable[[], None]) -> None:
+    def __init__(self, inner: Storage) -> None:
         self.inner = inner
-        self.guard = guard
-
-    # -- guarded writes --------------------------------------------------------------------------
 
     def create(self, trace: Trace) -> Trace:
-        self.guard()
         return self.inner.create(trace)
 
     def append_events(self, trace_id: str, events: Sequence[Event]) -> list[Event]:
-        self.guard()
         return self.inner.append_events(trace_id, events)
-
-    def set_status(
-        self, trace_id: str, status: TraceStatus, *, expect: Collection[TraceStatus] = ()
-    ) -> bool:
-        self.guard()
-        return self.inner.set_status(trace_id, status, expect=expect)
-
-    def save_result(self, trace_id: str, result: TraceResult) -> None:
-        self.guard()
-        self.inner.save_result(trace_id, result)
-
-    def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
-        self.guard()
-        return self.inner.create_job(trace_id, kind, options)
-
-    # -- everything else passes through ----------------------------------------------------------
 
     def get(self, trace_id: str) -> Trace:
         return self.inner.get(trace_id)
@@ -628,20 +604,16 @@ class GuardedStorage(Storage):
     def list(self, query: TraceQuery) -> TracePage:
         return self.inner.list(query)
 
-    def get_summary(self, trace_id: str) -> TraceSummary:
-        return self.inner.get_summary(trace_id)
+    def set_status(
+        self, trace_id: str, status: TraceStatus, *, expect: Collection[TraceStatus] = ()
+    ) -> bool:
+        return self.inner.set_status(trace_id, status, expect=expect)
 
-    def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
-        return self.inner.verdicts(trace_ids)
+    def save_result(self, trace_id: str, result: TraceResult) -> None:
+        self.inner.save_result(trace_id, result)
 
-    def stats(self, developer_id: str | None = None) -> TraceStats:
-        return self.inner.stats(developer_id)
-
-    def iter_traces(self, query: ExportQuery) -> Iterator[Trace]:
-        return self.inner.iter_traces(query)
-
-    def count_traces(self, query: ExportQuery) -> int | None:
-        return self.inner.count_traces(query)
+    def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
+        return self.inner.create_job(trace_id, kind, options)
 
     def claim_job(
         self, job_id: str, owner: str | None = None, lease_s: float = LEASE_S
@@ -696,3 +668,58 @@ class GuardedStorage(Storage):
 
     def close(self) -> None:
         """Leaves the inner storage open (its owner closes it)."""
+
+
+class GuardedStorage(ForwardingStorage):
+    """Another storage whose trace writes first call ``guard``, which raises to refuse them.
+
+    :func:`debugtrace.jobs.run_job` runs a job over one whose guard checks the job's lease: a
+    runner that lost its lease (it stalled, the job was requeued and someone else runs it now)
+    can no longer write the trace's status or results, so two runs never both record theirs.
+    Reads, jobs, tokens and sessions pass straight through; :meth:`close` leaves ``inner`` open.
+    """
+
+    def __init__(self, inner: Storage, guard: Callable[[], None]) -> None:
+        super().__init__(inner)
+        self.guard = guard
+
+    # -- guarded writes --------------------------------------------------------------------------
+
+    def create(self, trace: Trace) -> Trace:
+        self.guard()
+        return self.inner.create(trace)
+
+    def append_events(self, trace_id: str, events: Sequence[Event]) -> list[Event]:
+        self.guard()
+        return self.inner.append_events(trace_id, events)
+
+    def set_status(
+        self, trace_id: str, status: TraceStatus, *, expect: Collection[TraceStatus] = ()
+    ) -> bool:
+        self.guard()
+        return self.inner.set_status(trace_id, status, expect=expect)
+
+    def save_result(self, trace_id: str, result: TraceResult) -> None:
+        self.guard()
+        self.inner.save_result(trace_id, result)
+
+    def create_job(self, trace_id: str, kind: str, options: dict[str, Any]) -> Job:
+        self.guard()
+        return self.inner.create_job(trace_id, kind, options)
+
+    # -- the inner storage's own (cheaper) reads -------------------------------------------------
+
+    def get_summary(self, trace_id: str) -> TraceSummary:
+        return self.inner.get_summary(trace_id)
+
+    def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
+        return self.inner.verdicts(trace_ids)
+
+    def stats(self, developer_id: str | None = None) -> TraceStats:
+        return self.inner.stats(developer_id)
+
+    def iter_traces(self, query: ExportQuery) -> Iterator[Trace]:
+        return self.inner.iter_traces(query)
+
+    def count_traces(self, query: ExportQuery) -> int | None:
+        return self.inner.count_traces(query)
