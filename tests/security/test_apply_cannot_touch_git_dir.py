@@ -126,14 +126,91 @@ def test_names_on_every_kind_of_header_line_are_checked(tmp_path: Path, diff: st
         "diff --git a/a.txt b/a.txt\nold mode 100644\nnew mode 120000\n",
         "diff --git a/l b/l\nindex 1234567..89abcde 120000\n--- a/l\n+++ b/l\n"
         "@@ -1 +1 @@\n-x\n\\ No newline at end of file\n+/etc\n\\ No newline at end of file\n",
+        # git reads the mode as an octal number after any whitespace: each of these is a symlink
+        "diff --git a/l b/l\nnew file mode 0120000\nindex 0000000..1111111\n--- /dev/null\n"
+        "+++ b/l\n@@ -0,0 +1 @@\n+/etc/passwd\n\\ No newline at end of file\n",
+        "diff --git a/l b/l\nnew file mode  120000\nindex 0000000..1111111\n--- /dev/null\n"
+        "+++ b/l\n@@ -0,0 +1 @@\n+/etc/passwd\n\\ No newline at end of file\n",
+        "diff --git a/l b/l\nnew file mode\t120000\nindex 0000000..1111111\n--- /dev/null\n"
+        "+++ b/l\n@@ -0,0 +1 @@\n+/etc/passwd\n\\ No newline at end of file\n",
+        "diff --git a/l b/l\nindex 1234567..89abcde 0120000\n--- a/l\n+++ b/l\n"
+        "@@ -1 +1 @@\n-x\n\\ No newline at end of file\n+/etc\n\\ No newline at end of file\n",
+        "diff --git a/m b/m\nnew file mode 160000\nindex 0000000..1111111\n",  # a gitlink
     ],
-    ids=["mode-change-to-symlink", "symlink-target-change"],
+    ids=[
+        "mode-change-to-symlink",
+        "symlink-target-change",
+        "leading-zero",
+        "two-spaces",
+        "tab",
+        "index-line-leading-zero",
+        "gitlink",
+    ],
 )
 def test_diffs_that_make_or_change_a_symlink_are_refused(tmp_path: Path, diff: str) -> None:
     tree = make_repo(tmp_path / "r")
     outcome = apply_diff(tree, "a.txt", diff)
     assert outcome.status == "refused"
     assert "symlink" in outcome.message
+
+
+CFG = '[core]\n\trepositoryformatversion = 0\n[filter "x"]\n\tclean = "touch {marker}; cat"\n'
+ATTRS = "* filter=x\n"
+
+
+def _retarget(tree: Path, name: str, text: str, target: str) -> str:
+    """Delete a tracked file and create it again as a symlink to ``target`` (mode 0120000)."""
+    n = len(text.splitlines())
+    body = "".join("-" + line + "\n" for line in text.splitlines())
+    return (
+        f"diff --git a/{name} b/{name}\ndeleted file mode 100644\n"
+        f"index {git(tree, 'rev-parse', 'HEAD:' + name)}..0000000\n"
+        f"--- a/{name}\n+++ /dev/null\n@@ -1,{n} +0,0 @@\n{body}"
+        f"diff --git a/{name} b/{name}\nnew file mode 0120000\nindex 0000000..1111111\n"
+        f"--- /dev/null\n+++ b/{name}\n@@ -0,0 +1 @@\n+{target}\n\\ No newline at end of file\n"
+    )
+
+
+@pytest.mark.parametrize("mode_check", ["on", "off"])
+def test_a_failed_three_way_apply_never_writes_through_a_link_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode_check: str
+) -> None:
+    """The outside re-review's chain: files turned into symlinks to .git/config and
+    .git/info/attributes, a hunk that conflicts so the 3-way apply is undone, the undo writing
+    the repository's bytes through the links, then a clean filter running on the next `git add`.
+    With the mode check off (a spelling it might miss), the undo and the .git check still hold."""
+    if mode_check == "off":
+        monkeypatch.setattr(patching, "_irregular_mode", lambda line: False)
+    marker = tmp_path / "ran"
+    tree = tmp_path / "r"
+    tree.mkdir()
+    cfg = CFG.format(marker=marker)
+    (tree / "f.txt").write_text(cfg)
+    (tree / "e.txt").write_text(ATTRS)
+    (tree / "g.txt").write_text("a\nb\nc\n")
+    (tree / "h.txt").write_text("a\nXXX\nc\n")  # its blob is the 3-way preimage of g.txt
+    git(tree, "init", "-q", "-b", "main")
+    git(tree, "add", ".")
+    git(tree, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "init")
+    (tree / ".git" / "info" / "attributes").write_text("* -ident -filter -working-tree-encoding\n")
+    config_before = (tree / ".git" / "config").read_bytes()
+    preimage = git(tree, "rev-parse", "HEAD:h.txt")
+    conflict = (
+        f"diff --git a/g.txt b/g.txt\nindex {preimage}..2222222 100644\n"
+        "--- a/g.txt\n+++ b/g.txt\n@@ -1,3 +1,3 @@\n a\n-XXX\n+YYY\n c\n"
+    )
+    edit = (
+        _retarget(tree, "f.txt", cfg, ".git/config")
+        + _retarget(tree, "e.txt", ATTRS, ".git/info/attributes")
+        + conflict
+    )
+    first = apply_diff(tree, "f.txt", edit)
+    assert first.status in ("refused", "failed")
+    assert (tree / ".git" / "config").read_bytes() == config_before
+    assert "filter=x" not in (tree / ".git" / "info" / "attributes").read_text()
+    if not first.tainted:  # the pipeline stops at a tainted checkout; an intact one goes on
+        apply_diff(tree, "g.txt", "--- a/g.txt\n+++ b/g.txt\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n")
+    assert not marker.exists()
 
 
 def test_patch_never_runs_after_git_refused_a_path(

@@ -236,3 +236,15 @@ def test_environment_images_read_no_dependency_file_through_a_symlink_out(
     )
     # nothing of the checkout's own to install: the base image is used and the client untouched
     assert images.ensure_env_image(None, "base:tag", repo, project) == "base:tag"
+
+
+def test_a_specifier_hiding_a_line_break_for_pip_is_dropped(tmp_path: Path) -> None:
+    # packaging accepts \f, \v, \x85 and \u2028 inside a marker string; pip splits lines there,
+    # so "-r /x" would reach it as a line of its own.
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "0"\n'
+        'dependencies = ["six; os_name == \\"\\f-r /etc/hostname\\f\\"", "attrs\\u2028-r /x", '
+        '"packaging >= 23"]\n'
+    )
+    lines = project_requirements(tmp_path, ["pyproject.toml"])
+    assert lines == ["packaging>=23"]

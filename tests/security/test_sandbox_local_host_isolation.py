@@ -240,3 +240,20 @@ def test_an_existing_world_readable_database_file_is_tightened(tmp_path: Path) -
     os.chmod(db, 0o644)
     make_engine(f"sqlite:///{db}").dispose()
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_host_configuration_that_may_hold_credentials_is_hidden(
+    sandbox: LocalSandbox, handle: SandboxHandle
+) -> None:
+    # npm's global npmrc (a registry token) lives in /usr/local/etc, inside the /usr the sandbox
+    # needs; Maven's settings.xml (server passwords) in /etc/maven.
+    out = run_probe(
+        sandbox,
+        handle,
+        "import os\n"
+        "print('usr-local-etc', sorted(os.listdir('/usr/local/etc'))"
+        " if os.path.isdir('/usr/local/etc') else 'absent')\n"
+        "print('maven', os.path.exists('/etc/maven'))\n",
+    )
+    assert "usr-local-etc []" in out or "usr-local-etc absent" in out
+    assert "maven False" in out

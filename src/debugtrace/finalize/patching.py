@@ -56,7 +56,27 @@ MAX_SOURCE_BYTES = 64 * 1024**2
 """Files larger than this are not read to restore redacted context lines."""
 
 # Lines that make git (or patch) create or change a symlink.
-_SYMLINK = re.compile(r"^(?:new file mode|new mode|index [0-9a-fA-F]+\.\.[0-9a-fA-F]+) 120000\b")
+_MODE_LINE = re.compile(r"^(new file mode|new mode|index [0-9a-fA-F]+\.\.[0-9a-fA-F]+)(.*)$")
+"""A header line that gives the mode a file will have. git reads the mode as an octal number after
+any whitespace (``0120000`` and ``  120000`` are symlinks too), so it is parsed, not matched."""
+
+
+def _irregular_mode(line: str) -> bool:
+    """Whether ``line`` gives a file a mode other than a regular file's (a symlink, a gitlink,
+    or anything git might read as one)."""
+    m = _MODE_LINE.match(line)
+    if m is None:
+        return False
+    value = m.group(2).strip()
+    if not value:
+        return not m.group(1).startswith("index")  # "index a..b" alone names no mode
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        return True
+    return mode & 0o170000 != 0o100000
+
+
 # Code points HFS+ ignores in names (git's is_hfs_dotgit list) and the BOM.
 _IGNORABLE = dict.fromkeys(
     [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
@@ -150,8 +170,8 @@ def check_paths(worktree: Path, diff: str) -> str | None:
     """Why the diff must not be applied to ``worktree``, or None when every name it gives stays
     inside the checkout and out of ``.git``. Raises :class:`PatchError` on a non-diff."""
     for line in diff.split("\n"):
-        if _SYMLINK.match(line):
-            return "refused: the diff creates or changes a symlink"
+        if _irregular_mode(line):
+            return "refused: the diff creates or changes a symlink or another non-regular file"
     sections = _sections(diff)
     level = _strip_level(sections)
     root = worktree.resolve()
@@ -287,7 +307,11 @@ def apply_diff(
         )
         if check_paths(worktree, diff):  # pragma: no cover - restoring touches bodies only
             return ApplyOutcome("refused", None, "refused: restored diff names other paths")
-    saved = {q: q.read_bytes() for q in touched if q.is_file() and not q.is_symlink()}
+    saved = {
+        q: (q.read_bytes(), q.stat().st_mode & 0o777)
+        for q in touched
+        if q.is_file() and not q.is_symlink()
+    }
     has_git = (worktree / ".git").is_dir()
     if has_git:
         env = checkout_env()
@@ -308,7 +332,7 @@ def apply_diff(
         changed = _changed(guard, git_dir_fingerprint(worktree))
         if not changed:
             return None
-        _restore(touched, saved)
+        _restore(worktree, touched, saved)
         return ApplyOutcome(
             "refused",
             None,
@@ -345,7 +369,9 @@ def apply_diff(
         if ok:
             return _staged(worktree, method, msg, git, env, timeout(), tainted)
         errors.append(f"{method}: {msg.splitlines()[0] if msg else 'failed'}")
-        _restore(touched, saved)
+        _restore(worktree, touched, saved)
+        if (bad := tainted()) is not None:  # a half-applied attempt, undone: .git still as it was?
+            return bad
         if n == 0:
             # Decided on git's first answer: a refused path must never reach patch.
             patch = _patch_attempt(msg, sections, level, worktree)
@@ -412,10 +438,27 @@ def _source_lines(worktree: Path, path: str) -> list[str] | None:
     return file.read_text(errors="surrogateescape").split("\n")
 
 
-def _restore(touched: list[Path], saved: dict[Path, bytes]) -> None:
-    # A failed 3-way apply can leave conflict markers; put the files back as they were.
+def _restore(worktree: Path, touched: list[Path], saved: dict[Path, tuple[bytes, int]]) -> None:
+    """Put the touched files back as they were after a failed attempt (a 3-way apply can leave
+    conflict markers, and files it already replaced).
+
+    Never through a link: what the attempt left at a path is removed first, and the saved bytes
+    are written to a new file (``O_EXCL | O_NOFOLLOW``) whose folder is inside the checkout and
+    not in ``.git`` — a failed attempt may have turned a file into a symlink to anywhere."""
+    root = worktree.resolve()
     for path in touched:
-        if path in saved:
-            path.write_bytes(saved[path])
-        elif path.is_file() and not path.is_symlink():
+        parent = path.parent.resolve()
+        inside = parent == root or root in parent.parents
+        if not inside or any(
+            is_git_dir_name(p) for p in (*parent.relative_to(root).parts, path.name)
+        ):
+            continue  # the names were checked; never touch .git or what a link leads to
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
             path.unlink()
+        if path not in saved:
+            continue
+        data, mode = saved[path]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(path, mode, follow_symlinks=False)  # the umask may have cut the mode

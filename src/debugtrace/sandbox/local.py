@@ -100,9 +100,12 @@ _ETC = (
     "timezone",
 )
 """What is read from the host's /etc (never ``ssl/private``, ``gitconfig``, ``npmrc``,
-``pip.conf``, ``shadow``, credentials or service configs); plus ``java-*``, ``maven`` and
-``python3*`` folders when present."""
-_ETC_GLOBS = ("java-*", "maven", "python3*")
+``pip.conf``, ``maven`` (its ``settings.xml`` holds server passwords), ``shadow``, credentials or
+service configs); plus ``java-*`` and ``python3*`` folders when present."""
+_ETC_GLOBS = ("java-*", "python3*")
+_HIDDEN_UNDER_USR = ("/usr/local/etc",)
+"""Configuration folders under /usr hidden behind an empty read-only tmpfs (npm's global
+``npmrc`` lives in /usr/local/etc and may hold a registry token)."""
 _FORBIDDEN_ROOTS = ("/", "/root", "/home", "/tmp", "/var", "/run", "/srv", "/etc", "/proc", "/dev")
 """Never bound as "the interpreter's environment" (they hold far more than an interpreter)."""
 _CAPS_FOR_SUPERVISOR = (
@@ -491,6 +494,9 @@ class LocalSandbox(Sandbox):
             elif os.path.isdir(top):
                 args += ["--ro-bind", top, top]
                 made.add(Path(top))
+        for hidden in _HIDDEN_UNDER_USR:  # host configuration that may hold credentials
+            if os.path.isdir(hidden) and not os.path.islink(hidden):
+                args += ["--tmpfs", hidden, "--remount-ro", hidden]
         folder(Path("/etc"))
         etc = Path("/etc")
         entries = [etc / e for e in _ETC]

@@ -467,6 +467,9 @@ def _specifier(text: str) -> tuple[str, str]:
         raise DependencyRefused(f"longer than {_MAX_SPECIFIER_CHARS} characters")
     if "$" in text:
         raise DependencyRefused("uses an environment variable")
+    if any(c not in " \t" and (not c.isprintable() or c.isspace()) for c in text):
+        # packaging accepts \f, \v, \x85 and \u2028 inside marker strings; pip splits lines there
+        raise DependencyRefused("holds a control or line-separator character")
     Requirement = _requirement_class()
     try:
         req = Requirement(text)
