@@ -21,7 +21,12 @@ from debugtrace import Settings
 from debugtrace.errors import SandboxError
 from debugtrace.plugins import Plugins
 from debugtrace.sandbox import ProjectSpec, ResourceLimits, SandboxHandle
-from debugtrace.sandbox.docker.sandbox import DockerSandbox, cleanup_leftovers
+from debugtrace.sandbox.docker.sandbox import (
+    OWNER_LABEL,
+    DockerSandbox,
+    _owner,
+    cleanup_leftovers,
+)
 from debugtrace.testing import SandboxContract
 from support.docker_engine import IMAGE, docker_engine  # noqa: F401 - the fixture is used by name
 
@@ -95,14 +100,16 @@ def test_a_missing_image_names_it_and_the_build_command(
     worktree: Path,
 ) -> None:
     sb = DockerSandbox(Settings(docker_image="debugtrace-no-such-image:0"))
-    before = docker_engine.containers.list(all=True, filters={"label": "debugtrace=1"})
+    # This process's containers only: another xdist worker may be making its own meanwhile.
+    ours = {"label": ["debugtrace=1", f"{OWNER_LABEL}={_owner()}"]}
+    before = docker_engine.containers.list(all=True, filters=ours)
     with pytest.raises(SandboxError) as info:
         sb.prepare(worktree, PROJECT)
     message = str(info.value)
     assert "debugtrace-no-such-image:0" in message
     assert "scripts/build-base-image.sh" in message
     assert "debugtrace sandbox build" in message
-    assert docker_engine.containers.list(all=True, filters={"label": "debugtrace=1"}) == before
+    assert docker_engine.containers.list(all=True, filters=ours) == before
 
 
 def test_no_engine_names_docker_host_and_how_to_start_one(

@@ -23,6 +23,7 @@ __all__ = [
     "SandboxError",
     "SandboxHandle",
     "fetch_note",
+    "omitted_notes",
 ]
 
 DEFAULT_FETCH_BYTES = 16 * 1024**2
@@ -94,6 +95,13 @@ class RunResult:
 def fetch_note(size: int, limit: int) -> str:
     """The ``files_omitted`` reason for a file larger than the fetch limit."""
     return f"{size} bytes, more than the {limit}-byte limit (DEBUGTRACE_SANDBOX_FETCH_BYTES)"
+
+
+def omitted_notes(omitted: Mapping[str, str]) -> str:
+    """The lines a sandbox adds to a run's output for the files it did not fetch (one each)."""
+    return "".join(
+        f"\n[debugtrace sandbox: {name} not fetched: {why}]\n" for name, why in omitted.items()
+    )
 
 
 @dataclass

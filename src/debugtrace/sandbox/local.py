@@ -60,6 +60,7 @@ from debugtrace.sandbox import (
     SandboxError,
     SandboxHandle,
     fetch_note,
+    omitted_notes,
 )
 from debugtrace.textutil import BoundedOutput
 
@@ -648,8 +649,7 @@ class LocalSandbox(Sandbox):
                 f"{self.disk_bytes} bytes (DEBUGTRACE_SANDBOX_DISK_BYTES)]\n"
             )
         files, omitted = _fetch(handle.worktree, fetch, self.fetch_bytes)
-        for name, why in omitted.items():
-            text += f"\n[debugtrace sandbox: {name} not fetched: {why}]\n"
+        text += omitted_notes(omitted)
         return RunResult(
             exit_code=code,
             output=text,

@@ -62,6 +62,7 @@ from debugtrace.sandbox import (
     Sandbox,
     SandboxHandle,
     fetch_note,
+    omitted_notes,
 )
 from debugtrace.sandbox.docker.images import ensure_env_image
 from debugtrace.sandbox.local import disk_usage
@@ -412,8 +413,7 @@ class DockerSandbox(Sandbox):
                     closeable.close()
         files, omitted = self._fetch(container, fetch)
         text = out.text()
-        for name, why in omitted.items():
-            text += f"\n[debugtrace sandbox: {name} not fetched: {why}]\n"
+        text += omitted_notes(omitted)
         return RunResult(
             exit_code=exit_code,
             output=text,
