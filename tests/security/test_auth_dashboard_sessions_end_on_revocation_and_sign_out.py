@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,14 +41,8 @@ def sign_in(client: TestClient, token: str) -> httpx.Response:
 
 
 @pytest.fixture
-def secured(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 'traces.db'}",
-        load_plugins="",
-        sandbox="local",
-        api_token=ADMIN_TOKEN,
-    )
+def secured(settings: Settings) -> Iterator[dict[str, Any]]:
+    settings = settings.model_copy(update={"sandbox": "local", "api_token": ADMIN_TOKEN})
     collector = Collector(settings=settings)
     alice = collector.create_token("alice")
     trace = collector.submit(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,16 +45,10 @@ class BlockingGrades(Collector):
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Settings]:
+def store(settings: Settings) -> Iterator[Settings]:
     BlockingGrades.started, BlockingGrades.release = threading.Event(), threading.Event()
     BlockingGrades.runs = []
-    yield Settings(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 't.db'}",
-        load_plugins="",
-        sandbox="local",
-        grader="heuristic",
-    )
+    yield settings.model_copy(update={"sandbox": "local", "grader": "heuristic"})
     BlockingGrades.release.set()
 
 

@@ -7,8 +7,6 @@ exactly the 404 of a job that does not exist.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi.testclient import TestClient
 
 from debugtrace import Collector, Settings
@@ -18,14 +16,12 @@ LOCAL = "http://127.0.0.1:8000"
 REPO = "https://example.com/r.git"
 
 
-def test_another_developers_job_is_the_404_of_a_job_that_does_not_exist(tmp_path: Path) -> None:
+def test_another_developers_job_is_the_404_of_a_job_that_does_not_exist(
+    settings: Settings,
+) -> None:
     collector = Collector(
-        settings=Settings(
-            data_dir=tmp_path / "data",
-            database_url=f"sqlite:///{tmp_path / 't.db'}",
-            load_plugins="",
-            sandbox="local",
-            api_token="admin-token-for-job-tests",
+        settings=settings.model_copy(
+            update={"sandbox": "local", "api_token": "admin-token-for-job-tests"}
         )
     )
     alice = collector.create_token("alice")

@@ -19,7 +19,6 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -33,15 +32,9 @@ TRACE = {"developer_id": "dev", "repo_url": "https://example.com/r.git", "bug_de
 
 
 @pytest.fixture
-def collector(tmp_path: Path) -> Collector:
+def collector(settings: Settings) -> Collector:
     return Collector(
-        settings=Settings(
-            data_dir=tmp_path / "data",
-            database_url=f"sqlite:///{tmp_path / 'traces.db'}",
-            load_plugins="",
-            sandbox="local",
-            grader="heuristic",
-        )
+        settings=settings.model_copy(update={"sandbox": "local", "grader": "heuristic"})
     )
 
 

@@ -10,7 +10,6 @@ some of the allowed methods.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,15 +21,8 @@ LOCAL = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    collector = Collector(
-        settings=Settings(
-            data_dir=tmp_path / "data",
-            database_url=f"sqlite:///{tmp_path / 't.db'}",
-            load_plugins="",
-            sandbox="local",
-        )
-    )
+def client(settings: Settings) -> Iterator[TestClient]:
+    collector = Collector(settings=settings.model_copy(update={"sandbox": "local"}))
     with TestClient(create_app(collector=collector), base_url=LOCAL) as c:
         yield c
 
