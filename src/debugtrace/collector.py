@@ -177,10 +177,6 @@ class Collector:
             check_repo_url(url, self.settings.allow_local_repos)
         except RepoError as exc:
             raise InvalidTrace([ErrorDetail(("repo_url",), str(exc))]) from None
-        except ValueError as exc:  # urlsplit: "[" or "]" outside an IPv6 host, a bad port, ...
-            raise InvalidTrace(
-                [ErrorDetail(("repo_url",), f"refused repo_url {url!r}: not a valid URL ({exc})")]
-            ) from None
 
     def add_events(
         self,

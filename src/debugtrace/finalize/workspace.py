@@ -94,7 +94,11 @@ def check_repo_url(url: str, allow_local: bool) -> str:
     if not url or url.startswith("-") or "::" in url.split("/", 1)[0]:
         raise RepoError(f"refused repo_url {url!r}: not a repository URL")
     if _REMOTE.match(url):
-        if url.startswith("https://") and not urlsplit(url).hostname:
+        try:
+            host = urlsplit(url).hostname if url.startswith("https://") else "-"
+        except ValueError as exc:  # "[" or "]" outside an IPv6 host (a redacted password too)
+            raise RepoError(f"refused repo_url {url!r}: not a valid URL ({exc})") from None
+        if not host:
             raise RepoError(f"refused repo_url {url!r}: no host")
         return url
     local = url[len("file://") :] if url.startswith("file://") else url
