@@ -21,9 +21,11 @@ Every front end (CLI, HTTP, pytest plugin) maps these to its own way of saying "
     ├── PatchError (ValueError)          an edit is not a unified diff that can be read
     ├── ReportError (ValueError)         a test report cannot be read
     ├── SandboxError                     the sandbox itself failed (engine gone, image missing)
+    │   └── EnvBuildError               a project's test environment could not be built
     ├── DependencyRefused                a dependency file, include or line is not used
     ├── GradeError                       a grader could not produce a valid grade
     ├── StageFailed                      inside finalize: the stage's work said no
+    │   └── CouldNotTest                 the tests gave no verdict (why: the message)
     ├── StageSkipped                     inside finalize: the stage has nothing to do
     └── ServerError                      the HTTP server's own signals
         ├── AuthError                    no valid credentials (401)
@@ -41,8 +43,10 @@ __all__ = [
     "AuthError",
     "BodyTooLarge",
     "Conflict",
+    "CouldNotTest",
     "DebugtraceError",
     "DependencyRefused",
+    "EnvBuildError",
     "ErrorDetail",
     "ExportError",
     "FinalizeConflict",
@@ -222,6 +226,12 @@ class SandboxError(DebugtraceError):
     """The sandbox itself failed (engine gone, image missing, ...); the message says what to do."""
 
 
+class EnvBuildError(SandboxError):
+    """A project's test environment could not be built (no interpreter fits ``requires-python``,
+    a dependency has no wheel, npm failed); the message says which and what to do. The fix is
+    then "could not test", never "not validated"."""
+
+
 class DependencyRefused(DebugtraceError):
     """A dependency file, include or line that is not used; the message says why (never what it
     contains, which is untrusted)."""
@@ -233,6 +243,12 @@ class GradeError(DebugtraceError):
 
 class StageFailed(DebugtraceError):
     """Inside finalize: the stage's work said no; the message says why (status ``failed``)."""
+
+
+class CouldNotTest(StageFailed):
+    """Inside finalize: the tests ran (or tried to) but gave no verdict: collection or import
+    errors, no test ran, a missing runner, an environment that could not be built. The fix is
+    recorded as untested (``fix_validated`` null), never as not validated."""
 
 
 class StageSkipped(DebugtraceError):

@@ -43,6 +43,7 @@ __all__ = [
     "EditDetails",
     "EditEvent",
     "Event",
+    "HeldOut",
     "ReasoningDetails",
     "ReasoningEvent",
     "Trace",
@@ -355,6 +356,21 @@ TraceStatus = Literal["open", "queued", "finalizing", "finalized"]
 finalized: the pipeline ran (``result`` says what it found)."""
 
 
+class HeldOut(BaseModel):
+    """Tests the fix is checked against that the trace did not write, as in SWE-bench: a patch
+    of test files applied to both runs, and the tests it must turn from failing to passing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_patch: ColumnText = ""
+    """A unified diff (one or many files, ``--- a/f`` / ``+++ b/f``); empty for none."""
+    fail_to_pass: list[Annotated[ColumnText, Field(min_length=1, max_length=2000)]] = Field(
+        default_factory=list, max_length=10_000
+    )
+    """Test ids (runner node ids, ``tests/test_x.py::test_y``) that must fail before the edits
+    and pass after them; empty: any fail_to_pass test will do."""
+
+
 class Trace(BaseModel):
     """One debugging session: who, which repository, which bug, and what happened, in order."""
 
@@ -400,5 +416,7 @@ class Trace(BaseModel):
     """Free-form extra information about the session (harness name, model, ...)."""
     events: list[Event] = Field(default_factory=list)
     """The debugging steps, in order of arrival."""
+    held_out: HeldOut | None = None
+    """Held-out tests to validate the fix against (finalize ``--test-patch`` overrides)."""
     result: TraceResult = Field(default_factory=TraceResult)
     """What finalize found: stages, per-edit status, test validation, grades."""

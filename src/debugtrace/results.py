@@ -11,7 +11,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["EditResult", "Grade", "RubricScore", "Stage", "TraceResult", "Validation"]
+__all__ = [
+    "HISTORY_RUNS",
+    "EditResult",
+    "Grade",
+    "RubricScore",
+    "Stage",
+    "TraceResult",
+    "Validation",
+]
+
+HISTORY_RUNS = 20
+"""Earlier finalize runs kept on a trace (the oldest are dropped)."""
 
 StageName = Literal["workspace", "apply", "tests", "grade"]
 StageStatus = Literal["ok", "failed", "error", "skipped", "running"]
@@ -59,10 +70,31 @@ class Validation(BaseModel):
     added: list[str] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list)
     flaky: list[str] = Field(default_factory=list)
-    fix_validated: bool = False
-    """At least one fail_to_pass and no pass_to_fail."""
+    fix_validated: bool | None = None
+    """True: at least one fail_to_pass, no pass_to_fail and every expected fail_to_pass test
+    among them; False: the tests ran and said no; None: the fix could not be tested
+    (:attr:`could_not_test` says why)."""
+    could_not_test: str | None = None
+    """Why the tests gave no verdict (collection or import errors, no test ran, a missing runner,
+    an environment that could not be built); None when they did."""
     turned_green_by: dict[str, int] = Field(default_factory=dict)
     """With per-edit validation: the seq of the edit after which each fail_to_pass test passed."""
+    environment: str = ""
+    """What the tests ran in: the interpreter or runtime, the environment and whether it was
+    built or reused (e.g. ``python 3.11.7 (/usr/bin/python3.11); env py-1a2b3c (reused)``)."""
+    expected_fail_to_pass: list[str] = Field(default_factory=list)
+    """Held-out tests the trace (or finalize) said must go from failing to passing."""
+    missing_expected: list[str] = Field(default_factory=list)
+    """Those of :attr:`expected_fail_to_pass` that are not in :attr:`fail_to_pass`."""
+    test_patch: bool = False
+    """Whether a held-out test patch was applied to both runs."""
+
+    @property
+    def verdict(self) -> str:
+        """``validated``, ``not validated`` or ``could not test: <reason>`` (what people read)."""
+        if self.fix_validated is None:
+            return f"could not test: {self.could_not_test or 'no test verdict'}"
+        return "validated" if self.fix_validated else "not validated"
 
 
 class RubricScore(BaseModel):
@@ -102,6 +134,27 @@ class TraceResult(BaseModel):
     validation: Validation | None = None
     grades: list[Grade] = Field(default_factory=list)
     finalized_at: datetime | None = None
+    history: list[TraceResult] = Field(default_factory=list)
+    """Earlier finalize runs of the trace, newest first (each without a history of its own), at
+    most :data:`HISTORY_RUNS`. The result itself is the latest *complete* run (one whose tests
+    gave a verdict); a later run that failed before the tests is kept here, never in its place."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether this run's tests gave a verdict (validated or not)."""
+        return self.validation is not None and self.validation.fix_validated is not None
+
+    def with_run(self, run: TraceResult) -> TraceResult:
+        """The trace's result once ``run`` (a new finalize run of it) is over: the newest
+        complete run among ``run``, this one and its history, else ``run``; every other run in
+        ``history``, newest first, bounded."""
+        runs = [run.model_copy(update={"history": []})]
+        if self.stages or self.validation is not None or self.grades:
+            runs.append(self.model_copy(update={"history": []}))
+        runs += [r.model_copy(update={"history": []}) for r in self.history]
+        current = next((r for r in runs if r.complete), runs[0])
+        rest = [r for r in runs if r is not current][:HISTORY_RUNS]
+        return current.model_copy(update={"history": rest})
 
     def latest_grades(self) -> dict[str, Grade]:
         """The latest grade of each grader, by grader name (later grades replace earlier ones)."""

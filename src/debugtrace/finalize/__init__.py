@@ -55,3 +55,9 @@ class FinalizeOptions:
     """Override the detected test command (split like a shell command line)."""
     force: bool = False
     """Run even when the trace looks like it is being finalized already (after a crash)."""
+    test_patch: str | None = None
+    """Held-out tests (a unified diff of test files) applied to both runs, as in SWE-bench;
+    default: the trace's ``held_out.test_patch``."""
+    fail_to_pass: tuple[str, ...] | None = None
+    """Test ids that must go from failing to passing for the fix to count as validated;
+    default: the trace's ``held_out.fail_to_pass``."""

@@ -10,9 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from debugtrace.errors import SandboxError
+
+if TYPE_CHECKING:
+    from debugtrace.environments import Environment
 
 __all__ = [
     "DEFAULT_FETCH_BYTES",
@@ -57,8 +60,9 @@ class ProjectSpec:
     test_command: tuple[str, ...]
     """argv of the test run, run in the worktree root; ``{junit}`` is replaced by a report path."""
     report_format: str | None = None
-    """``junit`` when the command writes JUnit XML to ``{junit}``; ``unittest``, ``libtest`` or
-    ``go-json`` when per-test results are read from the output; None for pass/fail by exit code."""
+    """How per-test results are read: ``junit`` (XML written to ``{junit}``); a JSON report
+    written to ``{report}`` (``node-test``, ``jest``, ``mocha``, ``vitest``); from the output
+    (``unittest``, ``libtest``, ``go-json``); None for pass/fail of the whole run by exit code."""
     setup_commands: tuple[tuple[str, ...], ...] = ()
     """Commands run once before the tests (with network only where the sandbox allows it)."""
     fallback_command: tuple[str, ...] | None = None
@@ -67,6 +71,12 @@ class ProjectSpec:
     dependency_files: tuple[str, ...] = ()
     """Files whose content decides the environment (requirements, lock files), for image caching."""
     env: Mapping[str, str] = field(default_factory=dict)
+    support_files: Mapping[str, bytes] = field(default_factory=dict)
+    """Files finalize writes into the worktree before the runs (a test reporter the command
+    names), by worktree-relative name."""
+    environment: Environment | None = None
+    """The project's test environment (:mod:`debugtrace.environments`), set by finalize; a
+    sandbox puts its interpreter, ``PATH``, variables, binds and links to use."""
 
 
 @dataclass
