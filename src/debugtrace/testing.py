@@ -28,7 +28,14 @@ import pytest
 
 from debugtrace.errors import InvalidTrace, TraceNotFound
 from debugtrace.grading import Grader
-from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent, Trace, TraceStatus
+from debugtrace.model import (
+    CommandEvent,
+    EditEvent,
+    HeldOut,
+    ReasoningEvent,
+    Trace,
+    TraceStatus,
+)
 from debugtrace.results import Grade, Stage, TraceResult, Validation
 from debugtrace.sandbox import ProjectSpec, ResourceLimits, RunResult, Sandbox, SandboxHandle
 from debugtrace.storage import (
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
     pass
 
 __all__ = [
+    "UNTESTED_REASON",
     "DefaultReads",
     "GraderContract",
     "SandboxContract",
@@ -343,6 +351,26 @@ class StorageContract:
         time.sleep(0.1)
         assert storage.get_session(short) is None
 
+    def test_held_out_round_trips(self, storage: Storage) -> None:
+        held = HeldOut(
+            test_patch=(
+                "--- a/tests/test_calc.py\n+++ b/tests/test_calc.py\n@@ -1 +1,2 @@\n x\n+y\n"
+            ),
+            fail_to_pass=["tests/test_calc.py::test_divide_by_zero", "tests/test_calc.py::ü[1]"],
+        )
+        dev = f"dev-{uuid.uuid4().hex[:12]}"
+        with_it = storage.create(sample_trace(dev, held_out=held))
+        without = storage.create(sample_trace(dev))
+        assert with_it.held_out == held
+        assert storage.get(str(with_it.id)).held_out == held
+        assert storage.get(str(without.id)).held_out is None
+        assert DefaultReads(storage).get(str(with_it.id)).held_out == held
+        exported = {t.id: t.held_out for t in storage.iter_traces(ExportQuery(developer_id=dev))}
+        assert exported == {with_it.id: held, without.id: None}
+        # A result saved later leaves it alone.
+        storage.save_result(str(with_it.id), TraceResult(validation=example_validation(None)))
+        assert storage.get(str(with_it.id)).held_out == held
+
     def test_save_result_round_trips(self, storage: Storage) -> None:
         tid = str(storage.create(sample_trace()).id)
         result = TraceResult(
@@ -351,6 +379,15 @@ class StorageContract:
         )
         storage.save_result(tid, result)
         assert storage.get(tid).result == result
+        # Could not test, held-out checks, the environment and earlier runs come back too.
+        untested = example_validation(None).model_copy(
+            update={"expected_fail_to_pass": ["t::a"], "missing_expected": ["t::a"]}
+        )
+        again = TraceResult(validation=untested).with_run(
+            TraceResult(stages=[Stage(name="workspace", status="failed", message="gone")])
+        )
+        storage.save_result(tid, result.with_run(again))
+        assert storage.get(tid).result == result.with_run(again)
 
     # -- streaming for export ---------------------------------------------------------------
 
@@ -406,15 +443,33 @@ class StorageContract:
             )
         )
         stored(None)  # never finalized: no verdict, no score
+        # Could not test, graded high: neither validated nor scored for the filters.
+        c = stored(TraceResult(validation=example_validation(None), grades=[grade("heuristic", 5)]))
+        # Validated, then finalized again without reaching the tests (repository gone); the
+        # failed run's result JSON holds no "fix_validated":true of its own.
+        d = stored(
+            TraceResult(
+                stages=[Stage(name="workspace", status="failed", message="clone failed")],
+                history=[TraceResult(validation=example_validation(True))],
+            )
+        )
+        # Not validated now, validated in an earlier run: the latest complete run counts.
+        stored(
+            TraceResult(
+                validation=example_validation(False),
+                history=[TraceResult(validation=example_validation(True))],
+            )
+        )
 
         def ids(**filters: Any) -> list[str | None]:
             return [t.id for t in storage.iter_traces(ExportQuery(developer_id=dev, **filters))]
 
-        assert ids(validated_only=True) == [a]
+        assert ids(validated_only=True) == [d, a]
         assert ids(min_score=3) == [b]
         assert ids(min_score=2) == [b, a]
         assert ids(min_score=3, grader="heuristic") == [b, a]
         assert ids(grader="openai") == [a]
+        assert ids(grader="heuristic") == [c, b, a]  # a grader alone keeps untested ones
         assert ids(validated_only=True, min_score=3) == []
         assert ids(min_score=6) == []
         assert ids(grader="nobody") == []
@@ -506,6 +561,27 @@ class StorageContract:
             stored(graded(None, ("heuristic", 3)), done): Verdict(score=3),
             # A finalize that failed early: a result, but no verdict.
             stored(TraceResult(stages=[Stage(name="workspace", status="error")])): Verdict(),
+            # Could not test (an import error): no verdict, its own category, still graded.
+            stored(
+                graded(True, ("heuristic", 4)).model_copy(
+                    update={"validation": example_validation(None)}
+                ),
+                done,
+            ): Verdict(score=4, untested=True),
+            # ... also as results recorded before `could_not_test` said it: a failed tests stage.
+            stored(
+                TraceResult(stages=[Stage(name="tests", status="failed", message="no tests ran")]),
+                done,
+            ): Verdict(untested=True),
+            # A later run failed before the tests (repository gone): the earlier complete run
+            # in its history stays the verdict.
+            stored(
+                TraceResult(
+                    stages=[Stage(name="workspace", status="failed", message="clone failed")],
+                    history=[graded(True, ("heuristic", 3))],
+                ),
+                done,
+            ): Verdict(validated=True, score=3),
         }
 
     def test_verdicts_follow_the_stored_result(self, storage: Storage) -> None:
@@ -536,10 +612,15 @@ class StorageContract:
         ]
         stats = storage.stats(dev)
         assert stats.total == len(ids)
-        assert stats.by_status() == {"open": 5, "queued": 1, "finalized": 4}
-        assert stats.by_score() == {None: 7, 2: 1, 5: 1, 3: 1}
-        assert stats.by_validated() == {None: 7, True: 2, False: 1}
+        assert stats.by_status() == {"open": 5, "queued": 1, "finalized": 7}
+        assert stats.by_score() == {None: 8, 2: 1, 3: 2, 4: 1, 5: 1}
+        assert stats.by_validated() == {None: 9, True: 3, False: 1}
+        assert stats.untested() == 2
         assert VerdictCount(status="open", validated=None, score=None, traces=5) in stats.verdicts
+        assert (
+            VerdictCount(status="finalized", validated=None, score=4, untested=True, traces=1)
+            in stats.verdicts
+        )
         weeks = {w.week: w.traces for w in stats.weeks}
         assert (weeks[date(2024, 1, 1)], weeks[date(2024, 1, 8)]) == (1, 2)
         assert weeks == Counter(week_of(storage.get_summary(t).created_at) for t in ids)
@@ -562,11 +643,11 @@ class StorageContract:
                 mine = next(
                     c
                     for c in everyone.verdicts
-                    if (c.status, c.validated, c.score)
-                    == (count.status, count.validated, count.score)
+                    if (c.status, c.validated, c.score, c.untested)
+                    == (count.status, count.validated, count.score, count.untested)
                 )
                 assert mine.traces >= count.traces
-        assert everyone.total >= 2 * 8
+        assert everyone.total >= 2 * 11
 
 
 class SandboxContract:
@@ -757,14 +838,27 @@ class SandboxContract:
         assert not Path("/etc/debugtrace-probe").exists()
 
 
-def example_validation(validated: bool = True) -> Validation:
-    """A test verdict for :func:`sample_trace`: the fix validated (or not)."""
+UNTESTED_REASON = "collection errors: ModuleNotFoundError: No module named 'dateutil'"
+"""Why :func:`example_validation` ``(None)`` could not test."""
+
+
+def example_validation(validated: bool | None = True) -> Validation:
+    """A test verdict for :func:`sample_trace`: the fix validated (or not); None: the tests
+    could not give a verdict (``could_not_test`` is :data:`UNTESTED_REASON`)."""
+    if validated is None:
+        return Validation(
+            base_sha="0" * 40,
+            fix_validated=None,
+            could_not_test=UNTESTED_REASON,
+            environment="python 3.12.3 (/usr/bin/python3.12); env py-1a2b3c (built)",
+        )
     return Validation(
         base_sha="0" * 40,
         fail_to_pass=["tests/test_calc.py::test_divide_by_zero"] if validated else [],
         pass_to_pass=["tests/test_calc.py::test_divide"],
         fail_to_fail=[] if validated else ["tests/test_calc.py::test_divide_by_zero"],
         fix_validated=validated,
+        environment="python 3.12.3 (/usr/bin/python3.12); env py-1a2b3c (reused)",
     )
 
 
@@ -792,6 +886,9 @@ class GraderContract:
 
     def test_grades_without_a_test_verdict(self, grader: Grader) -> None:
         self.check(grader, grader.grade(sample_trace(), None))
+
+    def test_grades_a_fix_that_could_not_be_tested(self, grader: Grader) -> None:
+        self.check(grader, grader.grade(sample_trace(), example_validation(None)))
 
     def test_grades_an_empty_trace(self, grader: Grader) -> None:
         self.check(grader, grader.grade(sample_trace(events=[]), None))

@@ -1,5 +1,5 @@
-"""The Alembic migrations: they build exactly the tables of schema.py, and 0003 fills the verdict
-columns of results stored before it."""
+"""The Alembic migrations: they build exactly the tables of schema.py, 0003 fills the verdict
+columns of results stored before it, and 0005 marks those that could not test."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from debugtrace.results import Grade, TraceResult
+from debugtrace.results import Grade, Stage, TraceResult
 from debugtrace.storage import TraceQuery, Verdict
 from debugtrace.storage.sql.engine import make_engine
 from debugtrace.storage.sql.migrate import (
@@ -198,3 +198,82 @@ def test_0004_downgrades_and_upgrades_again(engine: sa.Engine) -> None:
     assert not {"flags", "sessions"} & tables
     assert not {"owner", "lease_expires_at"} & columns
     assert upgrade(engine) == ("0003", SCHEMA_REVISION)
+
+
+def _insert_old_traces(engine: sa.Engine, results: dict[str, str | None]) -> None:
+    """Rows as code before 0005 wrote them (no held_out, no untested)."""
+    old_traces = sa.table(
+        "traces",
+        *(
+            sa.column(name)
+            for name in ("id", "developer_id", "repo_url", "bug_description", "status")
+        ),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+        sa.column("result", sa.Text),
+    )
+    now = datetime(2025, 3, 3, 12, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            old_traces.insert(),
+            [
+                {
+                    "id": tid,
+                    "developer_id": "old",
+                    "repo_url": "https://example.org/r",
+                    "bug_description": "b",
+                    "status": "finalized" if result else "open",
+                    "created_at": now,
+                    "updated_at": now,
+                    "result": result,
+                }
+                for tid, result in results.items()
+            ],
+        )
+
+
+def test_0005_marks_results_that_could_not_test_and_reads_old_traces_without_held_out(
+    engine: sa.Engine, db_url: str
+) -> None:
+    upgrade(engine, "0004")
+    no_tests = Stage(name="tests", status="failed", message="the test run reported no tests")
+    results: dict[str, str | None] = {
+        "a" * 24: TraceResult(
+            validation=example_validation(True), grades=[_grade("heuristic", 4)]
+        ).model_dump_json(),
+        # Recorded before could-not-test existed: a tests stage that failed without a verdict.
+        "b" * 24: TraceResult(stages=[no_tests], grades=[_grade("heuristic", 5)]).model_dump_json(),
+        "c" * 24: TraceResult(
+            stages=[Stage(name="tests", status="skipped", message="nothing to validate")]
+        ).model_dump_json(),
+        "d" * 24: None,
+    }
+    _insert_old_traces(engine, results)
+    assert upgrade(engine) == ("0004", SCHEMA_REVISION)
+    storage = SQLStorage(db_url)
+    try:
+        assert storage.verdicts(list(results)) == {
+            "a" * 24: Verdict(validated=True, score=4),
+            "b" * 24: Verdict(score=5, untested=True),
+            "c" * 24: Verdict(),
+            "d" * 24: Verdict(),
+        }
+        assert storage.stats("old").untested() == 1
+        assert all(storage.get(tid).held_out is None for tid in results)
+    finally:
+        storage.close()
+
+
+def test_0005_downgrades_and_upgrades_again(engine: sa.Engine) -> None:
+    from alembic import command
+
+    upgrade(engine)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("traces")}
+        indexes = {i["name"]: i["column_names"] for i in sa.inspect(conn).get_indexes("traces")}
+        assert current_revision(conn) == "0004"
+    assert not {"held_out", "untested"} & columns
+    assert indexes["ix_traces_status_verdict"] == ["status", "validated", "score"]
+    assert upgrade(engine) == ("0004", SCHEMA_REVISION)

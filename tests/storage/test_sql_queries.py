@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from debugtrace.model import TraceStatus
 from debugtrace.results import Grade, Stage, TraceResult
-from debugtrace.storage import Storage, TraceQuery, Verdict
+from debugtrace.storage import ExportQuery, Storage, TraceQuery, Verdict
 from debugtrace.storage.sql.storage import SQLStorage
 from debugtrace.testing import DefaultReads, example_validation, sample_trace
 
@@ -38,12 +38,20 @@ def _random_result(rng: random.Random) -> TraceResult | None:
         return None
     if kind < 0.3:
         return TraceResult(stages=[Stage(name="workspace", status="error", message="no clone")])
-    validation = None if rng.random() < 0.2 else example_validation(rng.random() < 0.5)
+    if kind < 0.35:  # a tests stage that failed without a verdict (before could_not_test)
+        return TraceResult(stages=[Stage(name="tests", status="failed", message="no tests ran")])
+    # No verdict, validated or not, or could not test (fix_validated None).
+    validation = None if rng.random() < 0.2 else example_validation(rng.choice((True, False, None)))
     grades = [
         Grade(score=rng.randint(1, 5), grader=rng.choice(("heuristic", "openai", "x")))
         for _ in range(rng.choice((0, 1, 1, 2, 3)))
     ]
-    return TraceResult(validation=validation, grades=grades)
+    result = TraceResult(validation=validation, grades=grades)
+    if rng.random() < 0.3:  # finalized again: a later run (maybe failed early) with history
+        later = _random_result(rng)
+        if later is not None:
+            result = result.with_run(later)
+    return result
 
 
 def _seed(storage: Storage, n: int = 150, seed: int = 7) -> list[str]:
@@ -85,6 +93,16 @@ def test_the_sql_answers_agree_with_the_defaults(storage: SQLStorage) -> None:
         assert storage.stats(dev) == default.stats(dev)
     for tid in ids[::10]:
         assert storage.get_summary(tid) == default.get_summary(tid)
+    # The export's filters (the verdict columns in SQL) agree with the default's `accepts`.
+    for query in (
+        ExportQuery(validated_only=True),
+        ExportQuery(min_score=3),
+        ExportQuery(min_score=2, grader="heuristic"),
+        ExportQuery(developer_id="dev1", validated_only=True, min_score=1),
+    ):
+        assert [t.id for t in storage.iter_traces(query)] == [
+            t.id for t in default.iter_traces(query)
+        ]
 
 
 def _list_sql(storage: SQLStorage, query: TraceQuery) -> tuple[str, Any]:

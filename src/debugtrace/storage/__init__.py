@@ -46,6 +46,8 @@ __all__ = [
     "VerdictCount",
     "VerdictFilter",
     "WeekCount",
+    "could_not_test",
+    "effective_run",
     "is_id",
     "new_trace_id",
     "week_of",
@@ -103,40 +105,87 @@ class TraceQuery(BaseModel):
     """``next_cursor`` of the previous page."""
 
 
+def effective_run(result: TraceResult) -> TraceResult:
+    """The run of ``result`` that stands as the trace's verdict: ``result`` itself when its
+    tests gave a verdict (:attr:`~debugtrace.results.TraceResult.complete`), else the newest
+    complete run in its ``history`` (a later finalize that failed before the tests, or one still
+    running, never replaces a verdict), else ``result`` itself."""
+    if result.complete:
+        return result
+    return next((run for run in result.history if run.complete), result)
+
+
+def could_not_test(result: TraceResult) -> str | None:
+    """Why the tests of this one run (``result`` alone, not its history) gave no verdict, or
+    None when they did or never tried: its validation says so (``fix_validated`` None), or its
+    tests stage ended ``failed`` or ``error`` without a validation (a run recorded before
+    ``could_not_test`` existed). A tests stage that was skipped (nothing to validate, no
+    checkout) did not try, so it is not "could not test"."""
+    v = result.validation
+    if v is not None:
+        if v.fix_validated is not None:
+            return None
+        return v.could_not_test or "no test verdict"
+    tests = next((st for st in reversed(result.stages) if st.name == "tests"), None)
+    if tests is not None and tests.status in ("failed", "error"):
+        return tests.message or f"the tests stage {tests.status}"
+    return None
+
+
 class Verdict(BaseModel):
-    """A finalize result in two values, what listings and aggregates show of it."""
+    """A finalize result in three values, what listings, filters and aggregates show of it.
+
+    It is the verdict of the result's :func:`effective_run`: the latest run whose tests gave a
+    verdict, so a later finalize that failed before the tests (or is still running) keeps the
+    earlier verdict.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     validated: bool | None = None
     """Whether the fix validated (``Validation.fix_validated``); None while there is no test
-    verdict (not finalized yet, or the tests could not run)."""
+    verdict (not finalized yet, nothing to test, or the tests could not run)."""
     score: int | None = None
-    """The result's :meth:`~debugtrace.results.TraceResult.score` (the lowest of each grader's
+    """The run's :meth:`~debugtrace.results.TraceResult.score` (the lowest of each grader's
     latest score); None when ungraded."""
+    untested: bool = False
+    """The tests tried and gave no verdict ("could not test": collection or import errors, no
+    test ran, a missing runner, an environment that could not be built; see
+    :func:`could_not_test`). ``validated`` is then None."""
 
     @classmethod
     def of(cls, result: TraceResult, grader: str | None = None) -> Verdict:
-        """The verdict of ``result`` (scored by ``grader`` alone when given)."""
-        validation = result.validation
+        """The verdict of ``result`` (of its :func:`effective_run`; scored by ``grader`` alone
+        when given)."""
+        run = effective_run(result)
+        validation = run.validation
         return cls(
             validated=validation.fix_validated if validation is not None else None,
-            score=result.score(grader),
+            score=run.score(grader),
+            untested=could_not_test(run) is not None,
         )
 
 
 class VerdictFilter(BaseModel):
     """Conditions on a :class:`Verdict`: the one definition of the result filters, used by
-    exports (:meth:`ExportQuery.accepts`) and the dashboard's list."""
+    exports (:meth:`ExportQuery.accepts`) and the dashboard's list.
+
+    A score condition (``min_score``, ``max_score``) also leaves out traces that could not be
+    tested (:attr:`Verdict.untested`): their grades judged a fix nobody could run. Traces that
+    never tried to test (graded imports, finalize with nothing to validate) keep their score.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     validated: bool | None = None
-    """True: only validated fixes; False: only fixes whose tests ran and did not validate."""
+    """True: only validated fixes; False: only fixes whose tests ran and did not validate
+    (neither keeps a trace that could not be tested)."""
+    untested: bool | None = None
+    """True: only traces that could not be tested; False: none of them."""
     min_score: int | None = None
-    """Only scores at least this (ungraded traces never pass)."""
+    """Only scores at least this (ungraded and could-not-test traces never pass)."""
     max_score: int | None = None
-    """Only scores at most this (ungraded traces never pass)."""
+    """Only scores at most this (ungraded and could-not-test traces never pass)."""
     graded: bool = False
     """Only traces with a score (implied by ``min_score`` and ``max_score``)."""
 
@@ -145,6 +194,7 @@ class VerdictFilter(BaseModel):
         """Whether any condition is set (an inactive filter accepts every verdict)."""
         return (
             self.validated is not None
+            or self.untested is not None
             or self.graded
             or self.min_score is not None
             or self.max_score is not None
@@ -154,7 +204,12 @@ class VerdictFilter(BaseModel):
         """Whether ``verdict`` meets every condition."""
         if self.validated is not None and verdict.validated is not self.validated:
             return False
-        if self.graded or self.min_score is not None or self.max_score is not None:
+        if self.untested is not None and verdict.untested is not self.untested:
+            return False
+        scored = self.min_score is not None or self.max_score is not None
+        if scored and verdict.untested:
+            return False
+        if self.graded or scored:
             score = verdict.score
             if score is None:
                 return False
@@ -169,7 +224,8 @@ class ExportQuery(BaseModel):
     """Which traces to stream for an export (:meth:`Storage.iter_traces`), newest first.
 
     ``developer_id`` and ``since`` select on the trace; ``validated_only``, ``min_score`` and
-    ``grader`` on its finalize result (see :meth:`accepts`).
+    ``grader`` on its finalize result's :class:`Verdict` (see :meth:`accepts`): both
+    ``validated_only`` and ``min_score`` leave out traces whose fix could not be tested.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -178,9 +234,12 @@ class ExportQuery(BaseModel):
     since: UtcDatetime | None = None
     """Only traces created at or after this time (naive means UTC)."""
     validated_only: bool = False
-    """Only traces whose fix validated (finalize found fail_to_pass tests and no pass_to_fail)."""
+    """Only traces whose fix validated (:attr:`Verdict.validated`: the latest run whose tests
+    gave a verdict found fail_to_pass tests, no pass_to_fail, and every expected held-out test
+    among them); never one that could not be tested."""
     min_score: int | None = None
-    """Only traces whose score (:meth:`TraceResult.score`) is at least this; ungraded ones never."""
+    """Only traces whose score (:meth:`TraceResult.score`) is at least this; ungraded ones and
+    those that could not be tested (:attr:`Verdict.untested`) never."""
     grader: str | None = None
     """Score by this grader alone, and only traces it graded."""
     page_size: int = Field(200, ge=1, le=1000)
@@ -268,6 +327,8 @@ class VerdictCount(BaseModel):
     validated: bool | None
     score: int | None
     traces: int
+    untested: bool = False
+    """The traces could not be tested (:attr:`Verdict.untested`)."""
 
 
 class WeekCount(BaseModel):
@@ -286,7 +347,7 @@ def _rank(value: bool | int | None) -> int:
 class TraceStats(BaseModel):
     """Aggregates over a set of traces (:meth:`Storage.stats`): what an overview shows.
 
-    Every trace is counted once in ``verdicts`` (by status, validated, score) and once in
+    Every trace is counted once in ``verdicts`` (by status, validated, score, untested) and once in
     ``weeks`` (by developer and week of creation). Build one with :meth:`of`, which orders the
     rows, so two backends counting the same traces give equal objects.
     """
@@ -297,16 +358,17 @@ class TraceStats(BaseModel):
     @classmethod
     def of(
         cls,
-        verdicts: Mapping[tuple[TraceStatus, bool | None, int | None], int],
+        verdicts: Mapping[tuple[TraceStatus, bool | None, int | None, bool], int],
         weeks: Mapping[tuple[str, date], int],
     ) -> TraceStats:
-        """From counts by ``(status, validated, score)`` and by ``(developer_id, week)``; zero
-        counts are left out."""
+        """From counts by ``(status, validated, score, untested)`` and by ``(developer_id,
+        week)``; zero counts are left out."""
         return cls(
             verdicts=[
-                VerdictCount(status=st, validated=v, score=sc, traces=n)
-                for (st, v, sc), n in sorted(
-                    verdicts.items(), key=lambda kv: (kv[0][0], _rank(kv[0][1]), _rank(kv[0][2]))
+                VerdictCount(status=st, validated=v, score=sc, untested=u, traces=n)
+                for (st, v, sc, u), n in sorted(
+                    verdicts.items(),
+                    key=lambda kv: (kv[0][0], _rank(kv[0][1]), _rank(kv[0][2]), kv[0][3]),
                 )
                 if n
             ],
@@ -337,11 +399,16 @@ class TraceStats(BaseModel):
         return dict(out)
 
     def by_validated(self) -> dict[bool | None, int]:
-        """Traces per test verdict: validated, not validated, None (no verdict)."""
+        """Traces per test verdict: validated, not validated, None (no verdict, could not test
+        among them)."""
         out: Counter[bool | None] = Counter()
         for c in self.verdicts:
             out[c.validated] += c.traces
         return dict(out)
+
+    def untested(self) -> int:
+        """How many traces could not be tested (:attr:`Verdict.untested`)."""
+        return sum(c.traces for c in self.verdicts if c.untested)
 
 
 class Storage(ABC):
@@ -389,8 +456,8 @@ class Storage(ABC):
         )
 
     def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
-        """The :class:`Verdict` (validated, score) of each trace, by id, for a page of a listing;
-        unknown ids are left out.
+        """The :class:`Verdict` (validated, score, untested) of each trace, by id, for a page
+        of a listing; unknown ids are left out.
 
         The default reads each trace with :meth:`get` (events too): override it with a query
         that reads only the results.
@@ -412,7 +479,7 @@ class Storage(ABC):
         The default pages through :meth:`list` and :meth:`verdicts`, so it reads every trace:
         override it with aggregate queries. Traces stored meanwhile may be left out.
         """
-        verdicts: Counter[tuple[TraceStatus, bool | None, int | None]] = Counter()
+        verdicts: Counter[tuple[TraceStatus, bool | None, int | None, bool]] = Counter()
         weeks: Counter[tuple[str, date]] = Counter()
         cursor: str | None = None
         while True:
@@ -422,7 +489,8 @@ class Storage(ABC):
                 verdict = found.get(summary.id)
                 if verdict is None:  # removed since the page was read
                     continue
-                verdicts[(summary.status, verdict.validated, verdict.score)] += 1
+                key = (summary.status, verdict.validated, verdict.score, verdict.untested)
+                verdicts[key] += 1
                 weeks[(summary.developer_id, week_of(summary.created_at))] += 1
             if page.next_cursor is None:
                 return TraceStats.of(verdicts, weeks)

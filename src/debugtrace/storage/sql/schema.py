@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
 )
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """Alembic head revision this code expects; checked cheaply on open without importing alembic."""
 
 EVENT_TIME = DateTime(timezone=True).with_variant(BigInteger(), "sqlite")
@@ -42,16 +42,22 @@ traces = Table(
     # Also the sequence allocator: an append bumps it by the batch size in the same transaction.
     Column("event_count", Integer, nullable=False, server_default="0"),
     Column("metadata", Text, nullable=False, server_default="{}"),
+    # Held-out tests (model.HeldOut) as JSON; NULL for none (and for traces stored before 0005).
+    Column("held_out", Text),
     Column("result", Text),
     # The result's verdict (debugtrace.storage.Verdict), written with it by save_result, so
-    # listings and aggregates need not parse the JSON: NULL = no test verdict / ungraded.
+    # listings and aggregates need not parse the JSON: NULL = no test verdict / ungraded;
+    # untested: the tests could not give a verdict ("could not test"; NULL = false).
     Column("validated", Boolean),
     Column("score", SmallInteger),
+    Column("untested", Boolean),
     Index("ix_traces_developer_id", "developer_id", "id"),
     # The overview's counts (Storage.stats) read these two indexes, never the rows (which hold
     # the result JSON): by status and verdict, and (for one developer, or by week) the second.
-    Index("ix_traces_status_verdict", "status", "validated", "score"),
-    Index("ix_traces_stats", "developer_id", "created_at", "status", "validated", "score"),
+    Index("ix_traces_status_verdict", "status", "validated", "score", "untested"),
+    Index(
+        "ix_traces_stats", "developer_id", "created_at", "status", "validated", "score", "untested"
+    ),
 )
 
 # The list filtered by repository, newest first. PostgreSQL cannot index values over a third of

@@ -153,6 +153,9 @@ class SQLStorage(Storage):
                         updated_at=now,
                         event_count=len(stored.events),
                         metadata=json.dumps(trace.metadata, ensure_ascii=False),
+                        held_out=(
+                            trace.held_out.model_dump_json() if trace.held_out is not None else None
+                        ),
                     )
                 )
                 if stored.events:
@@ -264,6 +267,7 @@ class SQLStorage(Storage):
                         result=result.model_dump_json(),
                         validated=verdict.validated,
                         score=verdict.score,
+                        untested=verdict.untested or None,
                         updated_at=utcnow(),
                     )
                 ).rowcount
@@ -338,8 +342,8 @@ class SQLStorage(Storage):
     """Ids per ``IN (...)`` list when reading verdicts."""
 
     def verdicts(self, trace_ids: Collection[str]) -> dict[str, Verdict]:
-        """Read from the ``validated`` and ``score`` columns (``save_result`` writes them with
-        the result), one query per :attr:`VERDICTS_PER_QUERY` ids."""
+        """Read from the ``validated``, ``score`` and ``untested`` columns (``save_result``
+        writes them with the result), one query per :attr:`VERDICTS_PER_QUERY` ids."""
         ids = [i for i in dict.fromkeys(trace_ids) if _storable(i)]
         out: dict[str, Verdict] = {}
         try:
@@ -347,13 +351,15 @@ class SQLStorage(Storage):
                 for i in range(0, len(ids), self.VERDICTS_PER_QUERY):
                     chunk = ids[i : i + self.VERDICTS_PER_QUERY]
                     rows = conn.execute(
-                        select(traces.c.id, traces.c.validated, traces.c.score).where(
-                            traces.c.id.in_(chunk)
-                        )
+                        select(
+                            traces.c.id, traces.c.validated, traces.c.score, traces.c.untested
+                        ).where(traces.c.id.in_(chunk))
                     )
-                    for tid, validated, score in rows:
+                    for tid, validated, score, untested in rows:
                         out[tid] = Verdict(
-                            validated=None if validated is None else bool(validated), score=score
+                            validated=None if validated is None else bool(validated),
+                            score=score,
+                            untested=bool(untested),
                         )
         except SQLAlchemyError as exc:
             raise StorageError(f"could not read results: {_reason(exc)}") from exc
@@ -368,11 +374,8 @@ class SQLStorage(Storage):
         if week is None:  # a database without a known week function: count in Python
             return super().stats(developer_id)
         cond = traces.c.developer_id == developer_id if developer_id is not None else true()
-        by_verdict = (
-            select(traces.c.status, traces.c.validated, traces.c.score, func.count())
-            .where(cond)
-            .group_by(traces.c.status, traces.c.validated, traces.c.score)
-        )
+        verdict = (traces.c.status, traces.c.validated, traces.c.score, traces.c.untested)
+        by_verdict = select(*verdict, func.count()).where(cond).group_by(*verdict)
         by_week = (
             select(traces.c.developer_id, week, func.count())
             .where(cond)
@@ -380,10 +383,16 @@ class SQLStorage(Storage):
         )
         try:
             with self.engine.begin() as conn:
-                verdicts = {
-                    (status, None if validated is None else bool(validated), score): n
-                    for status, validated, score, n in conn.execute(by_verdict)
-                }
+                verdicts: dict[tuple[Any, bool | None, int | None, bool], int] = {}
+                for status, validated, score, untested, n in conn.execute(by_verdict):
+                    # untested NULL and false both mean "tested, or never tried": one group.
+                    key = (
+                        status,
+                        None if validated is None else bool(validated),
+                        score,
+                        bool(untested),
+                    )
+                    verdicts[key] = verdicts.get(key, 0) + n
                 weeks = {(dev, _date(day)): n for dev, day, n in conn.execute(by_week)}
         except SQLAlchemyError as exc:
             raise StorageError(f"could not count traces: {_reason(exc)}") from exc
@@ -814,10 +823,15 @@ def _export_conditions(query: ExportQuery) -> list[Any]:
         conds.append(traces.c.developer_id == query.developer_id)
     if query.since is not None:
         conds.append(traces.c.created_at >= query.since)
-    # Cheap necessary conditions on the stored result JSON (written compact by pydantic), so
-    # traces that cannot match are skipped in the database; `accepts` decides exactly.
+    # The verdict columns save_result writes (Verdict.of, as `accepts` computes it), and cheap
+    # necessary conditions on the stored result JSON (written compact by pydantic), so traces
+    # that cannot match are skipped in the database; `accepts` decides exactly.
     if query.validated_only:
-        conds.append(traces.c.result.like('%"fix_validated":true%'))
+        conds.append(traces.c.validated.is_(True))
+    if query.min_score is not None:
+        conds.append(traces.c.untested.is_not(True))
+        if query.grader is None:  # the column holds the score of every grader together
+            conds.append(traces.c.score >= query.min_score)
     if query.min_score is not None or query.grader is not None:
         conds.append(traces.c.result.like('%"grades":[{%'))
     if query.grader is not None and _PLAIN_NAME.fullmatch(query.grader):
@@ -850,6 +864,7 @@ def _trace(row: Row[Any], result: dict[str, Any], evs: list[Event]) -> Trace:
     doc = _summary_dict(row)
     doc.pop("event_count")
     doc["metadata"] = json.loads(row.metadata)
+    doc["held_out"] = json.loads(row.held_out) if row.held_out else None
     doc["result"] = result
     trace = Trace.model_validate(doc)
     trace.events = evs
