@@ -575,3 +575,90 @@ def test_finalize_reports_each_stage_and_exits_1_when_one_failed(cli: CLI, trace
     assert len(run.err.splitlines()) == 1
     assert "workspace  failed" in run.out
     assert "apply      skipped" in run.out
+
+
+# -- held-out tests and honest verdicts --------------------------------------------------------
+
+TEST_PATCH = (
+    "--- a/tests/test_calc.py\n+++ b/tests/test_calc.py\n@@ -1 +1,3 @@\n import calc\n"
+    "+def test_divide_by_zero():\n+    assert calc.divide(1, 0) is None\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "env", "mentions"),
+    [
+        (None, {}, ["--test-patch", "no such file"]),
+        ("just some words\n", {}, ["--test-patch", "not a unified diff"]),
+        (TEST_PATCH, {"DEBUGTRACE_MAX_DIFF_BYTES": "40"}, ["over 40 bytes", "MAX_DIFF_BYTES"]),
+        (b"\xff\xfe--- a/x\n", {}, ["not UTF-8"]),
+    ],
+    ids=["missing", "not-a-diff", "too-big", "not-utf8"],
+)
+def test_finalize_refuses_a_bad_test_patch_before_running_anything(
+    cli: CLI,
+    tmp_path: Path,
+    trace_id: str,
+    assert_unchanged: Callable[[], None],
+    content: str | bytes | None,
+    env: dict[str, str],
+    mentions: list[str],
+) -> None:
+    patch = tmp_path / "held-out.patch"
+    if isinstance(content, bytes):
+        patch.write_bytes(content)
+    elif content is not None:
+        patch.write_text(content, encoding="utf-8")
+    cli("finalize", trace_id, "--test-patch", str(patch), env=env).assert_one_error(2, *mentions)
+    assert_unchanged()  # no stage ran, nothing was recorded
+
+
+def test_finalize_takes_a_test_patch_and_expected_tests(
+    cli: CLI, write: Callable[..., str], trace_id: str
+) -> None:
+    # Accepted; the run itself then stops at the unreachable example repository.
+    run = cli(
+        "finalize",
+        trace_id,
+        "--test-patch",
+        write("held-out.patch", TEST_PATCH),
+        "--fail-to-pass",
+        "tests/test_calc.py::test_divide_by_zero",
+    )
+    assert run.code == 1
+    assert run.err.startswith("error: stage workspace failed: ")
+
+
+def test_show_says_could_not_test_and_lists_earlier_runs(
+    cli: CLI, tmp_path: Path, trace_id: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from debugtrace.results import Stage, TraceResult
+    from debugtrace.storage.sql.storage import SQLStorage
+    from debugtrace.testing import UNTESTED_REASON, example_validation
+
+    validated = TraceResult(
+        stages=[Stage(name="tests", status="ok")],
+        validation=example_validation(True),
+        finalized_at=datetime(2026, 3, 4, 9, tzinfo=UTC),
+    )
+    untested = TraceResult(
+        stages=[Stage(name="tests", status="failed", message=UNTESTED_REASON)],
+        validation=example_validation(None),
+        finalized_at=datetime(2026, 3, 3, 9, tzinfo=UTC),
+    )
+    storage = SQLStorage(f"sqlite:///{tmp_path / 'traces.db'}")
+    try:
+        storage.save_result(trace_id, TraceResult().with_run(untested))
+        out = cli("show", trace_id).assert_ok().out
+        assert f"  could not test: {UNTESTED_REASON}\n" in out
+        assert "fix validated" not in out
+        assert "environment: python 3.12.3" in out
+        # Validated later: the verdict; the untested run is history.
+        storage.save_result(trace_id, storage.get(trace_id).result.with_run(validated))
+    finally:
+        storage.close()
+    out = cli("show", trace_id).assert_ok().out
+    assert "  fix validated: yes\n" in out
+    assert f"earlier runs (1):\n  2026-03-03 09:00:00  could not test: {UNTESTED_REASON}\n" in out

@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
-from debugtrace.results import Stage
-from debugtrace.storage import TracePage
+from debugtrace.results import Stage, TraceResult, Validation
+from debugtrace.storage import TracePage, could_not_test, latest_run, outcome
 
-__all__ = ["StageProgress", "render_grades", "render_page", "render_result", "render_trace"]
+__all__ = [
+    "StageProgress",
+    "render_grades",
+    "render_history",
+    "render_page",
+    "render_result",
+    "render_trace",
+]
 
 _PREVIEW_LINES = 8
 
@@ -59,27 +66,96 @@ def render_trace(trace: Trace, full: bool = False) -> str:
         f"\nevents ({len(trace.events)}):\n",
     ]
     out += [render_event(ev, full) for ev in trace.events]
-    if trace.result.stages:
+    if trace.held_out is not None:
+        out.append(_render_held_out(trace))
+    if trace.result.stages or trace.result.history:
         out.append("\n" + render_result(trace))
     return "".join(out)
 
 
-def render_result(trace: Trace) -> str:
-    """What finalize found: stages, validation and grades."""
+def _render_held_out(trace: Trace) -> str:
+    held = trace.held_out
+    assert held is not None
+    patch = held.test_patch
+    files = [line[6:] for line in patch.splitlines() if line.startswith("+++ b/")]
+    out = ["\nheld-out tests:\n"]
+    if patch:
+        out.append(
+            f"  test patch: {len(patch.splitlines())} lines, files {', '.join(files[:10])}\n"
+        )
+    if held.fail_to_pass:
+        shown = ", ".join(held.fail_to_pass[:10])
+        more = " ..." if len(held.fail_to_pass) > 10 else ""
+        out.append(f"  must go from failing to passing ({len(held.fail_to_pass)}): {shown}{more}\n")
+    return "".join(out)
+
+
+def render_result(trace: Trace, history: bool = True) -> str:
+    """What finalize found: stages, the environment, held-out tests, the verdict (``fix
+    validated: yes`` / ``fix validated: no`` / ``could not test: <reason>``), grades, and (with
+    ``history``) one line per earlier run."""
     r = trace.result
     out = [f"finalize of {trace.id}:\n"]
+    latest = latest_run(r)
+    if latest is not r:
+        out.append(
+            f"  latest run{_when(latest)}: {outcome(latest)}\n"
+            f"  the verdict stands from the run{_when(r)}:\n"
+        )
     for st in r.stages:
         took = f" {st.duration_s:.2f}s" if st.duration_s is not None else ""
         out.append(f"  {st.name:<10} {st.status:<8}{took}  {st.message}\n")
     v = r.validation
-    if v is not None:
+    if v is not None and v.environment:
+        out.append(f"  environment: {v.environment}\n")
+    if v is not None and (v.test_patch or v.expected_fail_to_pass):
+        out.append(f"  held-out tests: {_held_out(v)}\n")
+    if v is not None and v.fix_validated is not None:
         out.append(f"  fix validated: {'yes' if v.fix_validated else 'no'}\n")
-        for name in ("fail_to_pass", "pass_to_pass", "pass_to_fail", "fail_to_fail", "flaky"):
+    elif (reason := could_not_test(r)) is not None:
+        out.append(f"  could not test: {reason}\n")
+    if v is not None:
+        for name in (
+            "fail_to_pass",
+            "pass_to_pass",
+            "pass_to_fail",
+            "fail_to_fail",
+            "flaky",
+            "missing_expected",
+        ):
             tests: list[str] = getattr(v, name)
             if tests:
                 out.append(f"    {name} ({len(tests)}): {', '.join(tests[:10])}")
                 out.append(" ...\n" if len(tests) > 10 else "\n")
     out.append(render_grades(trace, header=False))
+    if history and r.history:
+        out.append(render_history(trace))
+    return "".join(out)
+
+
+def _when(run: TraceResult) -> str:
+    return f" of {run.finalized_at:%Y-%m-%d %H:%M:%S %Z}".rstrip() if run.finalized_at else ""
+
+
+def _held_out(v: Validation) -> str:
+    parts = ["test patch applied to both runs"] if v.test_patch else []
+    if v.expected_fail_to_pass:
+        expected = len(v.expected_fail_to_pass)
+        found = expected - len(v.missing_expected)
+        parts.append(f"{found} of {expected} expected fail_to_pass tests did")
+    return "; ".join(parts)
+
+
+def render_history(trace: Trace) -> str:
+    """The trace's earlier finalize runs, newest first: when, the verdict (or the stage that
+    failed, with its message) and the score."""
+    runs = trace.result.history
+    out = [f"earlier runs ({len(runs)}):\n"]
+    for run in runs:
+        when = f"{run.finalized_at:%Y-%m-%d %H:%M:%S}" if run.finalized_at else "(unfinished)"
+        score = run.score()
+        graded = f"  score {score}/5" if score is not None else ""
+        out.append(f"  {when:<19}  {outcome(run)}{graded}\n")
     return "".join(out)
 
 

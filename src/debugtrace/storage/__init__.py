@@ -49,7 +49,9 @@ __all__ = [
     "could_not_test",
     "effective_run",
     "is_id",
+    "latest_run",
     "new_trace_id",
+    "outcome",
     "week_of",
 ]
 
@@ -130,6 +132,40 @@ def could_not_test(result: TraceResult) -> str | None:
     if tests is not None and tests.status in ("failed", "error"):
         return tests.message or f"the tests stage {tests.status}"
     return None
+
+
+def latest_run(result: TraceResult) -> TraceResult:
+    """The newest finalize run of ``result``: itself, or the first of its ``history`` when that
+    one is newer (a run that failed before the tests, or is still running, while an earlier
+    complete run stays the verdict). A run still going has no ``finalized_at`` yet."""
+    if not result.history:
+        return result
+    first = result.history[0]
+    if first.finalized_at is None:
+        return first if first.stages and result.finalized_at is not None else result
+    if result.finalized_at is None or first.finalized_at > result.finalized_at:
+        return first
+    return result
+
+
+def outcome(run: TraceResult) -> str:
+    """One run in a few words, for listings of runs: ``validated``, ``not validated``,
+    ``could not test: <reason>``, else the first stage that failed (``workspace failed:
+    <message>``), a stage still running, or ``no test verdict`` with the reason when the tests
+    stage said one."""
+    v = run.validation
+    if v is not None and v.fix_validated is not None:
+        return v.verdict
+    reason = could_not_test(run)
+    if reason is not None:
+        return f"could not test: {reason}"
+    for st in run.stages:
+        if st.status in ("failed", "error"):
+            return f"{st.name} {st.status}" + (f": {st.message}" if st.message else "")
+        if st.status == "running":
+            return f"running ({st.name})"
+    tests = next((st for st in run.stages if st.name == "tests" and st.message), None)
+    return "no test verdict" + (f": {tests.message}" if tests is not None else "")
 
 
 class Verdict(BaseModel):
