@@ -1,0 +1,3 @@
+
+require('../../src/does-not-exist');
+it('never defined', () => {});

@@ -1,0 +1,4 @@
+
+describe('calc', () => {
+  it('déjà vu — ünïcode', () => { expect(1).toBe(1); });
+});
