@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -118,6 +119,19 @@ class Settings(BaseSettings):
         None, description="Test command to run instead of the detected one (split like a shell)."
     )
     repeat: int = Field(1, ge=1, le=20, description="Test runs after the edits (>1 marks flaky).")
+    python: str | None = Field(
+        None,
+        description="Interpreter for projects' test environments (a path or command); unset = "
+        "debugtrace's own when `requires-python` allows it, else the newest found that fits.",
+    )
+    env_installer: Literal["auto", "uv", "pip"] = Field(
+        "auto",
+        description="What installs Python test environments: `uv` (the `uv` package or command), "
+        "`pip`, or `auto` (uv when found).",
+    )
+    env_timeout_s: float = Field(
+        1800, gt=0, description="Time allowed to build one test environment (downloads included)."
+    )
     model: str = Field("gpt-4o", description="Model the `openai` grader asks (any served name).")
     grade_token_budget: int = Field(
         12_000,

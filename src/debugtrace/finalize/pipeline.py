@@ -28,8 +28,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from debugtrace.errors import DebugtraceError, FinalizeConflict, StageFailed, StageSkipped
+from debugtrace.errors import (
+    CouldNotTest,
+    DebugtraceError,
+    EnvBuildError,
+    FinalizeConflict,
+    StageFailed,
+    StageSkipped,
+)
 from debugtrace.finalize import FinalizeHost, FinalizeOptions
+from debugtrace.finalize.runs import SideRun, run_side
 from debugtrace.model import EditEvent, Trace, TraceStatus, utcnow
 from debugtrace.results import EditResult, Stage, StageName, TraceResult, Validation
 from debugtrace.textutil import head_tail
@@ -38,7 +46,7 @@ if TYPE_CHECKING:
     from filelock import FileLock
 
     from debugtrace.finalize.workspace import Workspace
-    from debugtrace.sandbox import ProjectSpec, RunResult, Sandbox
+    from debugtrace.sandbox import ProjectSpec, Sandbox
 
 __all__ = ["finalize", "grader_names", "regrade"]
 
@@ -46,7 +54,6 @@ LOG_BYTES = 16 * 1024
 MESSAGE_BYTES = 1000
 """A stage's one-line message is cut to this (after redaction)."""
 EDIT_MESSAGE_BYTES = 2000
-JUNIT = ".debugtrace-junit.xml"
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|spec|__tests__)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$"
 )
@@ -86,7 +93,7 @@ def finalize(
     finally:
         run.cleanup()
         run.result.finalized_at = utcnow()
-        storage.save_result(trace_id, run.result)
+        storage.save_result(trace_id, run.stored())
         storage.set_status(trace_id, "finalized")
     stored = storage.get(trace_id)
     host.plugins.trace_finalized(stored)
@@ -109,12 +116,15 @@ class _Run:
         self.options = options
         self.progress = progress
         self.result = TraceResult()
+        self.previous: TraceResult | None = trace.result
+        """The trace's result before this run: this run joins its history (see stored)."""
         self.workdir = self.settings.data_dir / "checkouts" / f"{trace.id}-{secrets.token_hex(4)}"
         self.before: Path | None = None
         self.after: Path | None = None
         self.base_sha: str | None = None
         self.applied: list[EditEvent] = []
         self.redactor = host.redactor
+        self.after_spec: ProjectSpec | None = None
         self._lock: FileLock | None = None
 
     # -- bookkeeping ----------------------------------------------------------------------------
@@ -140,6 +150,8 @@ class _Run:
             st.status = "ok"
         except StageSkipped as exc:
             st.status, st.message = "skipped", str(exc)
+        except CouldNotTest as exc:
+            st.status, st.message = "failed", f"could not test: {exc}"
         except StageFailed as exc:
             st.status, st.message = "failed", str(exc)
         except Exception as exc:
@@ -150,8 +162,15 @@ class _Run:
             st.duration_s = round(time.monotonic() - start, 3)
             st.message = self.clean(st.message, MESSAGE_BYTES)
             st.log = self.clean(st.log, LOG_BYTES)
-            self.host.storage.save_result(str(self.trace.id), self.result)
+            self.host.storage.save_result(str(self.trace.id), self.stored())
             self._notify(st)
+
+    def stored(self) -> TraceResult:
+        """What to store: this run with the earlier ones, the latest complete run first (a run
+        that fails before the tests never replaces a verdict)."""
+        if self.previous is None:
+            return self.result
+        return self.previous.with_run(self.result)
 
     def _notify(self, st: Stage) -> None:
         if self.progress is not None:
@@ -296,58 +315,150 @@ class _Run:
             shutil.rmtree(self.workdir / name, ignore_errors=True)
 
     def tests(self, st: Stage) -> None:
+        from debugtrace.finalize.runs import judge_broken
+        from debugtrace.finalize.testresults import classify
+        from debugtrace.results import Validation
         from debugtrace.sandbox import ResourceLimits
 
         assert self.after is not None and self.before is not None
-        project = self.project(self.after)
-        sandbox, note = self.sandbox()
-        limits = ResourceLimits(timeout_s=self.settings.test_timeout_s)
-        repeat = self.options.repeat or self.settings.repeat
-        logs = [note, f"project: {project.kind}; command: {shlex.join(project.test_command)}"]
-        outcomes: dict[str, list[dict[str, str]]] = {"before": [], "after": []}
-        for side, tree in (("before", self.before), ("after", self.after)):
-            for i in range(repeat):
-                res, parsed, cmd = self.run_tests(sandbox, tree, project, limits)
-                count = "no report" if parsed is None else f"{len(parsed)} tests"
-                label = f"{side} run {i + 1}" if repeat > 1 else f"{side} run"
-                logs.append(
-                    f"--- {label}: {shlex.join(cmd)} -> exit {res.exit_code}"
-                    f"{' (timed out)' if res.timed_out else ''}, {count}, "
-                    f"{res.duration_s:.1f}s\n{self.clean(res.output, LOG_BYTES // 4)}"
-                )
-                if res.timed_out:
-                    st.log = "\n".join(logs)
-                    raise StageFailed(
-                        f"the {side} test run timed out after {limits.timeout_s:.0f}s"
-                    )
-                if parsed is None:
-                    st.log = "\n".join(logs)
-                    last = res.output.strip().splitlines()[-1:] or ["(no output)"]
-                    raise StageFailed(
-                        f"the {side} test run produced no test report (exit {res.exit_code}): "
-                        f"{self.redact(last[0])[:300]}"
-                    )
-                outcomes[side].append(parsed)
-        st.log = "\n".join(logs)
-        flaky = _flaky(outcomes["before"]) | _flaky(outcomes["after"])
-        from debugtrace.finalize.testresults import classify
-
-        v = classify(outcomes["before"][-1], outcomes["after"][-1], flaky)
-        v.base_sha = self.base_sha
-        v.test_command = list(project.test_command)
+        patch, expected = self.held_out()
+        v = Validation(
+            base_sha=self.base_sha, expected_fail_to_pass=list(expected), test_patch=bool(patch)
+        )
         self.result.validation = v
-        if self.options.per_edit:
-            self.per_edit(sandbox, project, limits, v)
-        self.redact_test_ids(v)
-        if not outcomes["after"][-1]:
-            raise StageFailed("the test run reported no tests")
+        logs: list[str] = []
+        try:
+            project = self.project(self.after)
+            v.test_command = list(project.test_command)
+            sandbox, note = self.sandbox()
+            logs += [note, f"project: {project.kind}; command: {shlex.join(project.test_command)}"]
+            broken_ok = self.changed_test_files()
+            if patch:
+                broken_ok |= self.apply_test_patch(patch, logs)
+            limits = ResourceLimits(timeout_s=self.settings.test_timeout_s)
+            repeat = self.options.repeat or self.settings.repeat
+            runs: dict[str, list[SideRun]] = {"before": [], "after": []}
+            for side, tree in (("before", self.before), ("after", self.after)):
+                spec = self.with_environment(tree, project, side, logs)
+                v.environment = v.environment or (
+                    spec.environment.description if spec.environment else ""
+                )
+                python = sandbox.python_for(spec)
+                if side == "after":
+                    self.after_spec = spec
+                for i in range(repeat):
+                    label = f"{side} run {i + 1}" if repeat > 1 else f"{side} run"
+                    run = run_side(sandbox, python, tree, spec, limits, side)
+                    logs.append(self.run_log(run, label))
+                    if run.problem:
+                        raise CouldNotTest(run.problem)
+                    runs[side].append(run)
+            before = judge_broken(runs["before"][-1].report, runs["after"][-1].report, broken_ok)
+            after = runs["after"][-1].report.outcomes
+            flaky = _flaky([r.report.outcomes for r in runs["before"]]) | _flaky(
+                [r.report.outcomes for r in runs["after"]]
+            )
+            found = classify(before, after, flaky, expected)
+            found.base_sha, found.test_command = v.base_sha, v.test_command
+            found.environment, found.test_patch = v.environment, v.test_patch
+            self.result.validation = v = found
+            if self.options.per_edit:
+                self.per_edit(sandbox, self.after_spec or project, limits, v)
+        except CouldNotTest as exc:
+            v.fix_validated = None
+            v.could_not_test = self.clean(str(exc), MESSAGE_BYTES)
+            raise
+        except EnvBuildError as exc:
+            why = f"the test environment could not be built: {exc}"
+            v.fix_validated = None
+            v.could_not_test = self.clean(why, MESSAGE_BYTES)
+            raise CouldNotTest(why) from None
+        finally:
+            st.log = "\n".join(logs)
+            self.redact_test_ids(v)
         st.message = _summary(v)
+
+    def held_out(self) -> tuple[str, tuple[str, ...]]:
+        """The held-out test patch and expected fail_to_pass ids: the options', else the
+        trace's."""
+        held = self.trace.held_out
+        patch = self.options.test_patch
+        if patch is None:
+            patch = held.test_patch if held is not None else ""
+        expected = self.options.fail_to_pass
+        if expected is None:
+            expected = tuple(held.fail_to_pass) if held is not None else ()
+        return patch or "", tuple(expected)
+
+    def changed_test_files(self) -> set[str]:
+        """The test files the trace's applied edits changed (a new regression test in one of
+        them may fail to import before the fix)."""
+        return {e.details.file for e in self.applied if is_test_path(e.details.file)}
+
+    def apply_test_patch(self, patch: str, logs: list[str]) -> set[str]:
+        """Apply the held-out test patch to both checkouts; the files it changed."""
+        from debugtrace.finalize.patching import apply_diff
+        from debugtrace.gitdiff import split_diff
+
+        assert self.before is not None and self.after is not None
+        deadline = time.monotonic() + self.settings.apply_timeout_s
+        files: set[str] = set()
+        for part in split_diff(patch if patch.endswith("\n") else patch + "\n"):
+            for tree in (self.before, self.after):
+                out = apply_diff(tree, part.file, part.diff, deadline=deadline)
+                if out.tainted:
+                    self.discard_checkouts()
+                    raise CouldNotTest(f"the held-out test patch ({part.file}) changed .git")
+                if out.status != "applied":
+                    first = (out.message.splitlines() or [""])[0]
+                    raise CouldNotTest(
+                        f"the held-out test patch does not apply ({part.file}): {first}"
+                    )
+            files.add(part.file)
+        logs.append(f"held-out test patch applied to both runs: {', '.join(sorted(files))}")
+        return files
+
+    def with_environment(
+        self, tree: Path, project: ProjectSpec, side: str, logs: list[str]
+    ) -> ProjectSpec:
+        """``project`` with its test environment (built or reused) and support files."""
+        from dataclasses import replace
+
+        from debugtrace.environments import build_environment
+
+        for name, data in project.support_files.items():
+            target = tree / name
+            if "/" in name or target.is_symlink() or target.exists():
+                raise CouldNotTest(f"the checkout already has {name}, which the runner needs")
+            target.write_bytes(data)
+        env = build_environment(tree, project, self.settings, self.say)
+        if env is not None:
+            logs.append(f"{side} environment: {env.description}")
+        return replace(project, environment=env)
+
+    def say(self, text: str) -> None:
+        """Progress of a long step (an environment build), shown as the running stage's log."""
+        stage = self.result.stages[-1] if self.result.stages else None
+        if stage is not None and stage.status == "running":
+            stage.log = head_tail(stage.log + text + "\n", LOG_BYTES)
+            self._notify(stage)
+
+    def run_log(self, run: SideRun, label: str) -> str:
+        """The stage log's lines for one run (its output redacted and bounded)."""
+        res = run.result
+        count = f"{len(run.report.outcomes)} tests" if run.problem is None else "no verdict"
+        return (
+            f"--- {label}: {shlex.join(run.argv)} -> exit {res.exit_code}"
+            f"{' (timed out)' if res.timed_out else ''}, {count}, "
+            f"{res.duration_s:.1f}s\n{self.clean(res.output, LOG_BYTES // 4)}"
+        )
 
     def per_edit(
         self, sandbox: Sandbox, project: ProjectSpec, limits: object, v: Validation
     ) -> None:
         """Apply the edits one at a time on a fresh checkout; note which made each test pass."""
         from debugtrace.finalize.patching import apply_diff
+        from debugtrace.gitdiff import split_diff
         from debugtrace.sandbox import ResourceLimits
 
         assert isinstance(limits, ResourceLimits) and self.base_sha
@@ -357,13 +468,19 @@ class _Run:
         pending = set(v.fail_to_pass)
         green: dict[str, int] = {}
         deadline = time.monotonic() + self.settings.apply_timeout_s
+        patch, _ = self.held_out()
+        for part in split_diff(patch) if patch else []:
+            apply_diff(tree, part.file, part.diff, deadline=deadline)
+        for name, data in project.support_files.items():
+            (tree / name).write_bytes(data)
+        python = sandbox.python_for(project)
         for ev in self.applied:
             if apply_diff(tree, ev.details.file, ev.details.diff, deadline=deadline).tainted:
                 shutil.rmtree(tree, ignore_errors=True)
                 break
-            _, parsed, _ = self.run_tests(sandbox, tree, project, limits)
+            run = run_side(sandbox, python, tree, project, limits, f"edit #{ev.seq}")
             for test in sorted(pending):
-                if parsed and parsed.get(test) == "passed":
+                if run.report.outcomes.get(test) == "passed":
                     green[test] = ev.seq or 0
                     pending.discard(test)
         v.turned_green_by = green
@@ -399,14 +516,17 @@ class _Run:
         override = self.options.test_command or self.settings.test_command
         meta = self.trace.metadata.get("test_command")
         override = override or (meta if isinstance(meta, str) else None)
-        if override:
-            argv = tuple(shlex.split(override))
-            return ProjectSpec(
-                kind="custom",
-                test_command=argv,
-                report_format="junit" if any("{junit}" in a for a in argv) else None,
-            )
         spec: ProjectSpec | None = self.host.plugins.detect_project(tree)
+        if override:
+            # the detected project still decides the environment the command runs in
+            argv = tuple(shlex.split(override))
+            fmt = "junit" if any("{junit}" in a for a in argv) else None
+            return ProjectSpec(
+                kind=spec.kind if spec is not None else "custom",
+                test_command=argv,
+                report_format=fmt,
+                dependency_files=spec.dependency_files if spec is not None else (),
+            )
         if spec is None:
             raise StageFailed(
                 "cannot tell how to run this project's tests; set DEBUGTRACE_TEST_COMMAND or the "
@@ -436,25 +556,6 @@ class _Run:
         return plugins.create(
             "sandbox", "local"
         ), f"sandbox: local (auto; docker unusable: {reason})"
-
-    def run_tests(
-        self, sandbox: Sandbox, tree: Path, project: ProjectSpec, limits: object
-    ) -> tuple[RunResult, dict[str, str] | None, list[str]]:
-        from debugtrace.sandbox import ResourceLimits
-
-        assert isinstance(limits, ResourceLimits)
-        handle = sandbox.prepare(tree, project)
-        try:
-            cmd = _expand(project.test_command, sandbox.python)
-            res = sandbox.run(handle, cmd, limits, fetch=[JUNIT])
-            fmt = project.report_format
-            if project.fallback_command and "No module named pytest" in res.output:
-                cmd = _expand(project.fallback_command, sandbox.python)
-                res = sandbox.run(handle, cmd, limits, fetch=[JUNIT])
-                fmt = project.fallback_format
-            return res, _parse(fmt, res, tree, cmd), cmd
-        finally:
-            sandbox.close(handle)
 
     def redact_test_ids(self, v: Validation) -> None:
         """Test ids come from test code's report: redact them like its output."""
@@ -502,39 +603,12 @@ def regrade(host: FinalizeHost, trace_id: str, names: list[str] | None = None) -
     storage = host.storage
     trace = storage.get(trace_id)
     run = _Run(host, trace, FinalizeOptions(), None)
+    run.previous = None  # the same run, graded again: its history stays as it is
     run.result = trace.result.model_copy(deep=True)
     run.result.stages = [s for s in run.result.stages if s.name != "grade"]
     with run.stage("grade") as st:
         run.grade(st, names or grader_names(host))
     return storage.get(trace_id)
-
-
-def _expand(argv: tuple[str, ...], python: str) -> list[str]:
-    return [a.replace("{python}", python).replace("{junit}", JUNIT) for a in argv]
-
-
-def _parse(fmt: str | None, res: RunResult, tree: Path, cmd: list[str]) -> dict[str, str] | None:
-    """Per-test outcomes; None when the runner should have reported tests and did not."""
-    from debugtrace.finalize import testresults as tr
-
-    if res.exit_code is None:
-        return None
-    try:
-        if fmt == "junit":
-            return tr.parse_junit(res.files[JUNIT], tree) if JUNIT in res.files else None
-        parsed = None
-        if fmt == "unittest":
-            parsed = tr.parse_unittest(res.output, tree)
-        elif fmt == "libtest":
-            parsed = tr.parse_libtest(res.output)
-        elif fmt == "go-json":
-            parsed = tr.parse_go_json(res.output)
-        if parsed:
-            return parsed
-    except ValueError:
-        return None
-    # No per-test report: the whole run is one test, passed when it exits 0.
-    return {shlex.join(cmd): "passed" if res.exit_code == 0 else "failed"}
 
 
 def _flaky(runs: list[dict[str, str]]) -> set[str]:
@@ -546,6 +620,8 @@ def _flaky(runs: list[dict[str, str]]) -> set[str]:
 
 def _summary(v: Validation) -> str:
     verdict = "fix validated" if v.fix_validated else "fix not validated"
+    if v.missing_expected:
+        verdict += f" ({len(v.missing_expected)} expected fail_to_pass missing)"
     return (
         f"{verdict}: {len(v.fail_to_pass)} fail_to_pass, {len(v.pass_to_pass)} pass_to_pass, "
         f"{len(v.pass_to_fail)} pass_to_fail, {len(v.fail_to_fail)} fail_to_fail"

@@ -65,9 +65,6 @@ class ProjectSpec:
     (``unittest``, ``libtest``, ``go-json``); None for pass/fail of the whole run by exit code."""
     setup_commands: tuple[tuple[str, ...], ...] = ()
     """Commands run once before the tests (with network only where the sandbox allows it)."""
-    fallback_command: tuple[str, ...] | None = None
-    """Run instead when the test command's runner is missing (e.g. unittest without pytest)."""
-    fallback_format: str | None = None
     dependency_files: tuple[str, ...] = ()
     """Files whose content decides the environment (requirements, lock files), for image caching."""
     env: Mapping[str, str] = field(default_factory=dict)
@@ -129,6 +126,12 @@ class Sandbox(ABC):
     name: str = ""
     python: str = "python3"
     """How to start Python inside this sandbox (``{python}`` in test commands)."""
+
+    def python_for(self, project: ProjectSpec) -> str:
+        """The interpreter ``{python}`` names for ``project``: its environment's, else
+        :attr:`python`."""
+        env = project.environment
+        return env.python if env is not None and env.python else self.python
 
     def unavailable(self) -> str | None:
         """Why this sandbox cannot run here (e.g. no engine answers), or None when it can."""

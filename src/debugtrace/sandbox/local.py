@@ -278,22 +278,34 @@ def _setting(settings: Settings | None, name: str) -> int:
     return int(Settings.model_fields[name].default)
 
 
-def _scrubbed_env(project: ProjectSpec, home: str) -> dict[str, str]:
+DETERMINISM = {"TZ": "UTC", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+"""Every run's time zone, hash seed and locale: the same test gives the same outcome anywhere."""
+
+
+def _scrubbed_env(project: ProjectSpec, home: str, workspace: str) -> dict[str, str]:
     # Nothing of the host's environment leaks in (API keys, DEBUGTRACE_* URLs with passwords).
-    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    env = project.environment
+    system = ["/usr/local/bin", "/usr/bin", "/bin"]
+    if env is not None:
+        # the project's own environment: its interpreter and tools, its pytest plugins autoload
+        first = [d.replace("{workspace}", workspace) for d in env.bin_dirs]
+        extra = {k: v.replace("{workspace}", workspace) for k, v in env.env.items()}
+    else:
+        # debugtrace's own interpreter: the pytest plugins installed next to it belong to
+        # debugtrace's environment, not to the project under test (and slow every run down)
+        first = [str(Path(sys.executable).parent)]
+        extra = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return {
-        "PATH": path,
+        "PATH": os.pathsep.join(first + system),
         "HOME": home,
-        "LANG": "C.UTF-8",
+        **DETERMINISM,
         "PYTHONUNBUFFERED": "1",
-        # The interpreter is debugtrace's own: the pytest plugins installed next to it belong to
-        # debugtrace's environment, not to the project under test (and slow every run down).
-        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         # the checkout's .git stays ours (read-only to the command): git must not refuse it as
         # "dubious ownership" when the command runs as nobody
         "GIT_CONFIG_COUNT": "1",
         "GIT_CONFIG_KEY_0": "safe.directory",
         "GIT_CONFIG_VALUE_0": "*",
+        **extra,
         **project.env,
     }
 
@@ -459,6 +471,11 @@ class LocalSandbox(Sandbox):
         worktree = worktree.resolve()
         if not worktree.is_dir():
             raise SandboxError(f"worktree {worktree} does not exist")
+        env = project.environment
+        for name, target in env.links.items() if env is not None else ():
+            link = worktree / name
+            if "/" not in name and not os.path.lexists(link):
+                link.symlink_to(target)  # node_modules: read-only in the environment
         if self.as_root:
             _chown_tree(worktree, NOBODY)
         handle = SandboxHandle(worktree=worktree, project=project)
@@ -521,10 +538,22 @@ class LocalSandbox(Sandbox):
         made.add(Path("/tmp"))
         folder(Path("/var"))
         args += ["--symlink", "../tmp", "/var/tmp"]
+        bound: list[Path] = []
         for source, target in _python_paths():
             folder(target.parent)
             args += ["--ro-bind", str(source), str(target)]
             made.add(target)
+            bound.append(target)
+        env = handle.project.environment
+        for bind in env.binds if env is not None else ():
+            # the project's environment and its interpreter's installation, at the same path
+            # (a venv names its interpreter by absolute path)
+            if bind.is_relative_to("/usr") or any(bind.is_relative_to(b) for b in bound):
+                continue
+            folder(bind.parent)
+            args += ["--ro-bind", str(bind), str(bind)]
+            made.add(bind)
+            bound.append(bind)
         wt = handle.worktree
         args += ["--bind", str(wt), WORKSPACE]
         git = wt / ".git"
@@ -611,13 +640,14 @@ class LocalSandbox(Sandbox):
                 fds.append(info_w)
             cmd = self._command(handle, argv, limits, fds, info_w)
             home = "/tmp" if self.bwrap else str(handle.worktree)
+            workspace = WORKSPACE if self.bwrap else str(handle.worktree)
             guard = _DiskGuard(handle, self.disk_bytes)
             start = time.monotonic()
             try:
                 proc = subprocess.Popen(
                     cmd,
                     cwd=handle.worktree,
-                    env=_scrubbed_env(handle.project, home),
+                    env=_scrubbed_env(handle.project, home, workspace),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,

@@ -2,6 +2,13 @@
 
 Registered as the built-in ``detect_project`` hook by ``default_plugins/projects.py``; plugins that
 know other project types answer first.
+
+A Python project runs under pytest (which also runs unittest test cases), with a JUnit report and
+``--continue-on-collection-errors`` so a test file that cannot be imported is reported as such
+rather than stopping the run; a project whose tox.ini or setup.cfg runs ``python -m unittest``
+and has no pytest configuration runs under unittest, with the discovery options it names. Its
+dependency files (pyproject, setup.cfg/py, tox.ini, every ``*requirements*.txt`` at the top, in
+``requirements/`` or in the test folders) decide its test environment.
 """
 
 from __future__ import annotations
@@ -21,11 +28,15 @@ PYTEST = (
     "-q",
     "-p",
     "no:cacheprovider",
+    "--continue-on-collection-errors",
     "--junitxml={junit}",
     "-o",
     "junit_family=xunit1",
 )
 UNITTEST = ("{python}", "-m", "unittest", "discover", "-v")
+_DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "tox.ini")
+_REQUIREMENTS_HOMES = (".", "requirements", "tests", "test")
+_UNITTEST_OPTIONS = {"-s", "-p", "-t", "--start-directory", "--pattern", "--top-level-directory"}
 MAX_MARKER_BYTES = 1024**2
 """Largest ``package.json`` or Makefile read to detect a project."""
 
@@ -67,27 +78,78 @@ def _has_make_test(path: Path) -> bool:
     return False
 
 
+def _python_dependency_files(path: Path) -> tuple[str, ...]:
+    found = [n for n in _DEPENDENCY_FILES if (path / n).is_file()]
+    for home in _REQUIREMENTS_HOMES:
+        folder = path / home
+        if folder.is_dir() and not folder.is_symlink():
+            names = sorted(f.name for f in folder.glob("*requirements*.txt"))[:20]
+            found += [n if home == "." else f"{home}/{n}" for n in names]
+    return tuple(found)
+
+
+def _uses_pytest(path: Path) -> bool:
+    """Whether the project configures pytest (then pytest runs it, whatever else it says)."""
+    if (path / "pytest.ini").is_file() or (path / "conftest.py").is_file():
+        return True
+    checks = {
+        "pyproject.toml": "[tool.pytest",
+        "setup.cfg": "[tool:pytest]",
+        "tox.ini": "[pytest]",
+    }
+    for name, marker in checks.items():
+        text = _read_small(path, name)
+        if text is not None and marker in text:
+            return True
+    for name in ("tox.ini", "setup.cfg", "pyproject.toml"):
+        text = _read_small(path, name)
+        if text is not None and re.search(r"\bpytest\b", text):
+            return True
+    return False
+
+
+def _unittest_command(path: Path) -> tuple[str, ...] | None:
+    """The unittest discovery tox.ini or setup.cfg asks for (``python -m unittest ...``),
+    keeping only discovery options with plain relative values; None when neither says so."""
+    import shlex
+
+    for name in ("tox.ini", "setup.cfg"):
+        text = _read_small(path, name) or ""
+        m = re.search(r"python\S*\s+-m\s+unittest\b([^\n]*)", text)
+        if m is None:
+            if name == "setup.cfg" and re.search(r"^\s*test_suite\s*=", text, re.M):
+                return UNITTEST
+            continue
+        try:
+            words = shlex.split(m.group(1))
+        except ValueError:
+            return UNITTEST
+        args: list[str] = []
+        if words[:1] == ["discover"]:
+            words = words[1:]
+            while len(words) >= 2 and words[0] in _UNITTEST_OPTIONS:
+                value = words[1]
+                if re.fullmatch(r"[\w*.?\[\]-]+(/[\w*.?\[\]-]+)*", value) and ".." not in value:
+                    args += [words[0], value]
+                words = words[2:]
+        return (*UNITTEST, *args)
+    return None
+
+
 def detect_project(path: Path) -> ProjectSpec | None:
     """Detect the project type from marker files; returns None when nothing matches."""
     if _is_python(path):
-        deps = tuple(
-            n
-            for n in (
-                "requirements.txt",
-                "requirements-dev.txt",
-                "pyproject.toml",
-                "setup.py",
-                "setup.cfg",
+        deps = _python_dependency_files(path)
+        unittest = None if _uses_pytest(path) else _unittest_command(path)
+        if unittest is not None:
+            return ProjectSpec(
+                kind="python",
+                test_command=unittest,
+                report_format="unittest",
+                dependency_files=deps,
             )
-            if (path / n).exists()
-        )
         return ProjectSpec(
-            kind="python",
-            test_command=PYTEST,
-            report_format="junit",
-            fallback_command=UNITTEST,
-            fallback_format="unittest",
-            dependency_files=deps,
+            kind="python", test_command=PYTEST, report_format="junit", dependency_files=deps
         )
     pkg = _read_small(path, "package.json")
     if pkg is not None:

@@ -25,22 +25,25 @@ Builds use the engine's classic builder (docker-py's ``/build`` API; no BuildKit
 
 from __future__ import annotations
 
-import ast
-import configparser
 import hashlib
-import os
-import re
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
-import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from debugtrace.environments.pydeps import (
+    MAX_DEPENDENCY_FILE_BYTES,
+    Dependencies,
+    is_dependency_file,
+    pip_env,
+    project_requirements,
+    read_contained,
+    read_dependencies,
+    tail,
+)
 from debugtrace.errors import DependencyRefused, SandboxError
 from debugtrace.sandbox import ProjectSpec
 
@@ -77,9 +80,6 @@ WORKDIR = "/workspace"
 PIP_DOWNLOAD_TIMEOUT_S = 1800.0
 _RECIPE = "v1"
 """Bump when the generated Dockerfiles change in a way the keys do not capture."""
-_TEST_EXTRAS = ("test", "tests", "testing")
-"""Optional-dependency extras (and PEP 735 dependency groups) installed with a project's own
-dependencies: what its test suite needs."""
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -133,60 +133,11 @@ def _sha256(parts: Iterable[str | bytes]) -> str:
     return h.hexdigest()
 
 
-def _tail(text: str, lines: int = 20, *, width: int = 300, total: int = 3000) -> str:
-    """The last ``lines`` lines of ``text``, each cut at ``width`` characters, at most ``total``
-    characters in all: tool output quoted in an error message stays bounded."""
-    kept = [ln if len(ln) <= width else ln[:width] + " ..." for ln in text.strip().splitlines()]
-    out = "\n".join(kept[-lines:])
-    return out if len(out) <= total else "... " + out[-total:]
-
-
-_PIP_ENV_NAMES = frozenset(
-    {
-        "PATH",
-        "HOME",
-        "LANG",
-        "LC_ALL",
-        "LC_CTYPE",
-        "TMPDIR",
-        "XDG_CONFIG_HOME",
-        "XDG_CACHE_HOME",
-        "NETRC",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "ALL_PROXY",
-    }
-)
-"""What the host's pip may see of the server's environment: where it runs, its index and
-network settings (``PIP_*``, proxies, CA bundles); never API keys, tokens or ``DEBUGTRACE_*``."""
-
-
-def pip_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment ``pip download`` runs with: an allow-list of ``environ`` (default: this
-    process's), so nothing else of the server's (``OPENAI_API_KEY``, ``DEBUGTRACE_API_TOKEN``,
-    database URLs) can reach pip, its messages or what it fetches."""
-    env = os.environ if environ is None else environ
-    kept = {k: v for k, v in env.items() if k in _PIP_ENV_NAMES or k.startswith("PIP_")}
-    kept.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    kept["PIP_NO_INPUT"] = "1"
-    kept["PYTHONNOUSERSITE"] = "1"
-    return kept
-
-
 def _pip_errors(output: str) -> str:
     """What of pip's output goes into an error message: its ``ERROR:`` lines, bounded (pip only
     ever reads specifiers debugtrace wrote, but its other lines describe the host's index)."""
     errors = [ln for ln in output.splitlines() if ln.startswith("ERROR:")]
-    return _tail("\n".join(errors) or "(pip printed no ERROR line)", 10)
+    return tail("\n".join(errors) or "(pip printed no ERROR line)", 10)
 
 
 def pip_download(
@@ -278,7 +229,7 @@ def _build(
             if "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
                 raise SandboxError(
-                    f"docker build of {what} failed: {str(detail).strip()}\n{_tail(''.join(log))}"
+                    f"docker build of {what} failed: {str(detail).strip()}\n{tail(''.join(log))}"
                 )
             text = chunk.get("stream")
             if text:
@@ -385,321 +336,6 @@ def _no_base_message(chosen: str, base: str | None, exc: SandboxError) -> str:
 # -- environment images ------------------------------------------------------------------------
 
 
-MAX_DEPENDENCY_FILE_BYTES = 1024**2
-"""Largest dependency file read (requirements, pyproject.toml, setup.cfg, setup.py)."""
-MAX_REQUIREMENTS = 1000
-"""Most requirement specifiers taken from one project's dependency files."""
-_MAX_INCLUDE_DEPTH = 5
-_MAX_SPECIFIER_CHARS = 500
-_MAX_NOTES = 50
-_PER_REQUIREMENT_OPTIONS = re.compile(r"\s+--?[A-Za-z][\w-]*(?:[=\s].*)?$")
-"""``--hash=...``, ``--config-settings ...`` after a specifier: pip options, dropped."""
-
-
-@dataclass
-class Dependencies:
-    """What a project's dependency files declare, as data: see :func:`read_dependencies`."""
-
-    requirements: list[str] = field(default_factory=list)
-    """Normalised requirement specifiers (``name[extras] specifier; marker``), no URLs."""
-    constraints: list[str] = field(default_factory=list)
-    """Specifiers from ``-c`` constraint files inside the checkout."""
-    ignored: list[str] = field(default_factory=list)
-    """One short note per file or line not used (``requirements.txt:3: pip option --index-url
-    ignored``); it names the place and the reason, never the text."""
-
-    def note(self, where: str, why: str) -> None:
-        """Record that something at ``where`` was not used, and why (bounded)."""
-        if len(self.ignored) < _MAX_NOTES:
-            self.ignored.append(f"{where[:200]}: {why}")
-
-
-def _requirement_class() -> Any:
-    try:
-        from packaging.requirements import Requirement
-    except ImportError as exc:  # pragma: no cover - pytest and pip bring it everywhere
-        raise SandboxError(
-            "reading a project's dependencies needs the `packaging` library: pip install packaging"
-        ) from exc
-    return Requirement
-
-
-def _is_dependency_file(name: str) -> bool:
-    base = Path(name).name
-    return base in ("pyproject.toml", "setup.py", "setup.cfg") or (
-        base.startswith("requirements") and base.endswith(".txt")
-    )
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _read_contained(root: Path, path: Path) -> bytes:
-    """The bytes of ``path``, which must be a regular file inside ``root`` once every symlink is
-    resolved (a checkout may link ``requirements.txt`` to ``/proc/self/environ``, a device or a
-    FIFO), of at most :data:`MAX_DEPENDENCY_FILE_BYTES`. Raises :class:`DependencyRefused`."""
-    try:
-        real = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise DependencyRefused("does not exist") from None
-    if not real.is_relative_to(root):
-        raise DependencyRefused("is outside the checkout")
-    try:
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        raise DependencyRefused("cannot be opened") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise DependencyRefused("is not a regular file")
-        data = f.read(MAX_DEPENDENCY_FILE_BYTES + 1)
-    if len(data) > MAX_DEPENDENCY_FILE_BYTES:
-        raise DependencyRefused(f"is larger than {MAX_DEPENDENCY_FILE_BYTES} bytes")
-    return data
-
-
-def _specifier(text: str) -> tuple[str, str]:
-    """(normalised name, normalised specifier) of one requirement; raises :class:`DependencyRefused`
-    for anything else: options, URLs and paths (``name @ https://...``, ``./pkg``, ``git+...``:
-    the host would fetch them), environment variables (pip expands ``${VAR}`` from its own
-    environment), and text that is not a PEP 508 specifier."""
-    if len(text) > _MAX_SPECIFIER_CHARS:
-        raise DependencyRefused(f"longer than {_MAX_SPECIFIER_CHARS} characters")
-    if "$" in text:
-        raise DependencyRefused("uses an environment variable")
-    if any(c not in " \t" and (not c.isprintable() or c.isspace()) for c in text):
-        # packaging accepts \f, \v, \x85 and \u2028 inside marker strings; pip splits lines there
-        raise DependencyRefused("holds a control or line-separator character")
-    Requirement = _requirement_class()
-    try:
-        req = Requirement(text)
-    except Exception:  # InvalidRequirement (a ValueError) and anything odd the parser raises
-        raise DependencyRefused("not a requirement specifier") from None
-    if req.url:
-        raise DependencyRefused("a direct URL or path reference")
-    return _norm(req.name), str(req)
-
-
-def _option(line: str) -> tuple[str, str]:
-    """(option, value) of a requirements-file option line (``-r x``, ``-rx``, ``--opt=x``)."""
-    short = re.match(r"-([rc])(?!-)\s*(\S.*)?$", line)
-    if short:
-        return f"-{short.group(1)}", (short.group(2) or "").strip()
-    m = re.match(r"(--?[A-Za-z][\w-]*)\s*=?\s*(.*)$", line)
-    if m is None:
-        return "-", ""
-    return m.group(1), m.group(2).strip()
-
-
-class _Reader:
-    """Reads one checkout's dependency files into a :class:`Dependencies`."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.deps = Dependencies()
-        self.names: set[str] = set()  # the project's own name(s): references to it are dropped
-        self.found: list[tuple[str, str, bool]] = []  # (name, specifier, is_constraint)
-        self.seen: set[Path] = set()
-
-    def where(self, path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(self.root))
-        except (ValueError, OSError, RuntimeError):
-            return path.name
-
-    def add(self, where: str, text: str, *, constraint: bool = False) -> None:
-        if len(self.found) >= MAX_REQUIREMENTS:
-            self.deps.note(where, f"more than {MAX_REQUIREMENTS} requirements: the rest ignored")
-            return
-        try:
-            name, spec = _specifier(text.strip())
-        except DependencyRefused as why:
-            self.deps.note(where, str(why))
-            return
-        if constraint and re.match(r"[^;\s]*\[", spec):
-            self.deps.note(where, "a constraint with extras (pip refuses those)")
-            return
-        self.found.append((name, spec, constraint))
-
-    def requirements_file(self, path: Path, *, constraint: bool, depth: int) -> None:
-        text = _read_contained(self.root, path).decode("utf-8", "replace")
-        self.seen.add(path.resolve())
-        name = self.where(path)
-        text = re.sub(r"\\\r?\n", " ", text)  # continuation lines
-        for lineno, raw in enumerate(text.splitlines(), 1):
-            line = re.sub(r"(^|\s)#.*$", "", raw).strip()
-            if not line:
-                continue
-            where = f"{name}:{lineno}"
-            if not line.startswith("-"):
-                self.add(where, _PER_REQUIREMENT_OPTIONS.sub("", line), constraint=constraint)
-                continue
-            opt, target = _option(line)
-            if opt not in ("-r", "--requirement", "-c", "--constraint") or not target:
-                shown = opt if re.fullmatch(r"--?[A-Za-z][\w-]{0,40}", opt) else "option"
-                self.deps.note(where, f"pip option {shown} ignored")
-                continue
-            self.include(
-                where, path.parent / target, constraint or opt in ("-c", "--constraint"), depth
-            )
-
-    def include(self, where: str, target: Path, constraint: bool, depth: int) -> None:
-        if depth >= _MAX_INCLUDE_DEPTH:
-            self.deps.note(where, f"include nested deeper than {_MAX_INCLUDE_DEPTH} ignored")
-            return
-        try:
-            if target.resolve() in self.seen:
-                return  # already read (a cycle, or included twice)
-            self.requirements_file(target, constraint=constraint, depth=depth + 1)
-        except DependencyRefused as why:
-            self.deps.note(where, f"include ignored: it {why}")
-        except (OSError, RuntimeError):
-            self.deps.note(where, "include ignored: it cannot be resolved")
-
-    def pyproject(self, path: Path) -> None:
-        name = self.where(path)
-        try:
-            data = tomllib.loads(_read_contained(self.root, path).decode("utf-8", "replace"))
-        except tomllib.TOMLDecodeError as exc:  # its message is a position, never the text
-            self.deps.note(name, f"not valid TOML ({str(exc)[:100]}): its dependencies ignored")
-            return
-        project = data.get("project")
-        reqs: list[object] = []
-        if isinstance(project, dict):
-            if isinstance(project.get("name"), str):
-                self.names.add(_norm(project["name"]))
-            reqs += _list(project.get("dependencies"))
-            extras = project.get("optional-dependencies")
-            if isinstance(extras, dict):
-                for extra in _TEST_EXTRAS:
-                    reqs += _list(extras.get(extra))
-        groups = data.get("dependency-groups")
-        if isinstance(groups, dict):  # PEP 735; {include-group = ...} tables are skipped
-            for group in _TEST_EXTRAS:
-                reqs += _list(groups.get(group))
-        for req in reqs:
-            if isinstance(req, str):
-                self.add(name, req)
-
-    def setup_cfg(self, path: Path) -> None:
-        name = self.where(path)
-        cfg = configparser.ConfigParser(interpolation=None)
-        try:
-            cfg.read_string(_read_contained(self.root, path).decode("utf-8", "replace"))
-        except configparser.Error as exc:  # its message quotes the file: name the kind only
-            line = getattr(exc, "lineno", None)
-            at = f" at line {line}" if isinstance(line, int) else ""
-            self.deps.note(name, f"not valid INI ({type(exc).__name__}{at}): ignored")
-            return
-        meta = cfg.get("metadata", "name", fallback=None)
-        if meta:
-            self.names.add(_norm(meta))
-        reqs = _cfg_lines(cfg.get("options", "install_requires", fallback=""))
-        for extra in _TEST_EXTRAS:
-            reqs += _cfg_lines(cfg.get("options.extras_require", extra, fallback=""))
-        for req in reqs:
-            self.add(name, req)
-
-    def setup_py(self, path: Path) -> None:
-        """``install_requires``/``tests_require``/test extras of a ``setup(...)`` call, read
-        with ``ast`` where they are literals: setup.py is never run on the host."""
-        name = self.where(path)
-        try:
-            tree = ast.parse(_read_contained(self.root, path).decode("utf-8", "replace"))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            self.deps.note(name, "not parseable Python: its dependencies ignored")
-            return
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if fname != "setup":
-                continue
-            for kw in node.keywords:
-                try:
-                    value = ast.literal_eval(kw.value)
-                except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-                    continue
-                if kw.arg == "name" and isinstance(value, str):
-                    self.names.add(_norm(value))
-                elif kw.arg in ("install_requires", "tests_require"):
-                    for req in _list(value):
-                        if isinstance(req, str):
-                            self.add(name, req)
-                elif kw.arg == "extras_require" and isinstance(value, dict):
-                    for extra in _TEST_EXTRAS:
-                        for req in _list(value.get(extra)):
-                            if isinstance(req, str):
-                                self.add(name, req)
-
-    def result(self) -> Dependencies:
-        for name, spec, constraint in self.found:
-            if constraint:
-                if spec not in self.deps.constraints:
-                    self.deps.constraints.append(spec)
-            elif name not in self.names and spec not in self.deps.requirements:
-                self.deps.requirements.append(spec)
-        return self.deps
-
-
-def _list(value: object) -> list[object]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _cfg_lines(value: str) -> list[str]:
-    return [x.strip() for x in re.split(r"[\n;]", value) if x.strip() and x.strip()[0] != "#"]
-
-
-def read_dependencies(worktree: Path, files: Sequence[str]) -> Dependencies:
-    """The dependencies that ``files`` (in ``worktree``) declare, treated as untrusted data.
-
-    - ``requirements*.txt``: each line must be a PEP 508 requirement specifier (parsed with
-      ``packaging``) without a URL or path; ``-r``/``-c`` include files only inside the
-      checkout (after resolving symlinks), at most 5 deep; every other pip option
-      (``--index-url``, ``--find-links``, ``--trusted-host``, ``-e``, ``--hash``, ...) is
-      dropped: the host's pip uses the host's index settings only;
-    - ``pyproject.toml``: ``[project].dependencies`` plus the ``test``/``tests``/``testing``
-      extras and PEP 735 groups, read with ``tomllib``;
-    - ``setup.cfg``: ``[options] install_requires`` plus those extras;
-    - ``setup.py``: literal ``install_requires``/``tests_require``/``extras_require`` of its
-      ``setup()`` call, read with ``ast``.
-
-    Every file must be a regular file inside the checkout of at most 1 MiB; what is not used is
-    listed in ``ignored`` by place and reason, never by content. The project is never built nor
-    its ``setup.py`` run on the host: dependencies computed at build time (``dynamic``,
-    non-literal) are not found. The project itself is not installed either (its source is on
-    ``PYTHONPATH``), and references to it (``name[test]``) are dropped.
-    """
-    root = Path(worktree).resolve()
-    reader = _Reader(root)
-    for rel in files:
-        path = root / rel
-        try:
-            if path.name == "pyproject.toml":
-                reader.pyproject(path)
-            elif path.name == "setup.cfg":
-                reader.setup_cfg(path)
-            elif path.name == "setup.py":
-                reader.setup_py(path)
-            elif _is_dependency_file(rel):
-                if path.resolve() not in reader.seen:
-                    reader.requirements_file(path, constraint=False, depth=0)
-            else:
-                reader.deps.note(reader.where(path), "not a dependency file debugtrace reads")
-        except DependencyRefused as why:
-            reader.deps.note(reader.where(path), f"ignored: it {why}")
-        except (OSError, RuntimeError):
-            reader.deps.note(reader.where(path), "ignored: it cannot be resolved")
-    return reader.result()
-
-
-def project_requirements(worktree: Path, files: Sequence[str]) -> list[str]:
-    """The requirement specifiers ``files`` declare (:func:`read_dependencies`'s
-    ``requirements``)."""
-    return read_dependencies(worktree, files).requirements
-
-
 def _env_dockerfile(base_tag: str, pythonpath: str, has_wheels: bool) -> str:
     lines = [f"FROM {base_tag}", "USER root"]
     if has_wheels:
@@ -741,10 +377,10 @@ def ensure_env_image(
     root = worktree.resolve()
     contents: dict[str, bytes] = {}
     for rel in project.dependency_files:
-        if not _is_dependency_file(rel):
+        if not is_dependency_file(rel):
             continue
         try:  # never follow a symlink out of the checkout, nor read a device or FIFO
-            contents[rel] = _read_contained(root, root / rel)
+            contents[rel] = read_contained(root, root / rel)
         except DependencyRefused:
             continue
     if not contents:
