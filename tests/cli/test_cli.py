@@ -613,6 +613,13 @@ def test_finalize_refuses_a_bad_test_patch_before_running_anything(
     assert_unchanged()  # no stage ran, nothing was recorded
 
 
+def test_finalize_refuses_an_empty_expected_test_id(
+    cli: CLI, trace_id: str, assert_unchanged: Callable[[], None]
+) -> None:
+    cli("finalize", trace_id, "--fail-to-pass", "").assert_one_error(2, "--fail-to-pass")
+    assert_unchanged()
+
+
 def test_finalize_takes_a_test_patch_and_expected_tests(
     cli: CLI, write: Callable[..., str], trace_id: str
 ) -> None:

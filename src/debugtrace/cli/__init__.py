@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from debugtrace import __version__
+from debugtrace.cli import held_out
 from debugtrace.errors import UsageError
 from debugtrace.registry import DISTRIBUTION
 
@@ -254,15 +255,14 @@ class _ExportProgress:
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
+    from debugtrace.cli.held_out import read_test_patch, test_ids
     from debugtrace.finalize import FinalizeOptions
 
     settings = _settings(args)
     test_patch = None
     if args.test_patch is not None:
-        test_patch = _read_test_patch(args.test_patch, settings.limits.max_diff_bytes)
-    fail_to_pass = None
-    if args.fail_to_pass is not None:
-        fail_to_pass = tuple(_test_id(t) for t in args.fail_to_pass)
+        test_patch = read_test_patch(args.test_patch, settings.limits.max_diff_bytes)
+    fail_to_pass = test_ids(args.fail_to_pass) if args.fail_to_pass is not None else None
     options = FinalizeOptions(
         repeat=args.repeat,
         per_edit=args.per_edit,
@@ -279,49 +279,6 @@ def cmd_finalize(args: argparse.Namespace) -> int:
 
     sys.stdout.write(render_result(trace))
     return _finalize_exit(trace, latest=True)
-
-
-def _read_test_patch(path: str, limit: int) -> str:
-    """The held-out test patch of ``finalize --test-patch``: UTF-8 text of at most ``limit``
-    bytes (``DEBUGTRACE_MAX_DIFF_BYTES``, the bound on an edit's diff) that reads as a diff."""
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with Path(path).open("rb") as f:
-                data = f.read(limit + 1)
-    except FileNotFoundError:
-        raise UsageError(f"--test-patch {path}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"--test-patch {path}: cannot read it ({exc.strerror or exc})") from None
-    if len(data) > limit:
-        raise UsageError(
-            f"--test-patch {path}: over {limit} bytes (DEBUGTRACE_MAX_DIFF_BYTES bounds a diff)"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"--test-patch {path}: not UTF-8 text") from None
-    if "\x00" in text:
-        raise UsageError(f"--test-patch {path}: holds a NUL byte, not a diff")
-    if text.strip() and not any(line.startswith("+++ ") for line in text.splitlines()):
-        raise UsageError(f"--test-patch {path}: not a unified diff (no '+++ b/FILE' line)")
-    return text
-
-
-def _test_id(value: str) -> str:
-    """One ``--fail-to-pass`` test id, checked as the trace's ``held_out`` checks it."""
-    from pydantic import ValidationError
-
-    from debugtrace.model import HeldOut
-
-    try:
-        HeldOut(fail_to_pass=[value])
-    except ValidationError as exc:
-        raise UsageError(
-            f"--fail-to-pass {value[:80]!r}: {exc.errors()[0]['msg']}".replace("\n", " ")
-        ) from None
-    return value
 
 
 def _finalize_exit(trace: Any, latest: bool = False) -> int:
@@ -787,17 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--per-edit", action="store_true", help="record which edit made each test pass")
     sp.add_argument("--test-command", metavar="CMD", help="run this instead of the detected tests")
     sp.add_argument("--force", action="store_true", help="run even if a previous run seems stuck")
-    sp.add_argument(
-        "--test-patch",
-        metavar="FILE|-",
-        help="held-out tests: a diff of test files applied to both runs (default: the trace's)",
-    )
-    sp.add_argument(
-        "--fail-to-pass",
-        action="append",
-        metavar="TEST_ID",
-        help="a test that must go from failing to passing for the fix to validate (repeatable)",
-    )
+    held_out.add_arguments(sp)
 
     sp = add("start", cmd_start, "open a trace for this repository; prints its id")
     sp.add_argument("--bug", required=True, help="the bug being debugged")

@@ -12,7 +12,6 @@ import builtins
 import contextlib
 import hashlib
 import json
-import re
 import secrets
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ from debugtrace.storage import (
     new_trace_id,
 )
 from debugtrace.storage.sql.engine import IMMEDIATE, make_engine
+from debugtrace.storage.sql.filters import export_conditions
 from debugtrace.storage.sql.migrate import ensure_schema
 from debugtrace.storage.sql.schema import events, flags, jobs, sessions, tokens, traces
 
@@ -414,7 +414,7 @@ class SQLStorage(Storage):
         """Keyset pages of ``query.page_size`` trace rows (``id < last``, newest first), each read
         in a short transaction of its own; then one events query per group of traces holding up to
         :attr:`EXPORT_EVENTS_PER_READ` events. Nothing is held open while the caller works."""
-        conds = _export_conditions(query)
+        conds = export_conditions(query)
         last: str | None = None
         while True:
             stmt = select(traces).where(and_(true(), *conds))
@@ -472,7 +472,7 @@ class SQLStorage(Storage):
         if query.filters_results:
             return None
         stmt = select(func.count()).select_from(traces)
-        stmt = stmt.where(and_(true(), *_export_conditions(query)))
+        stmt = stmt.where(and_(true(), *export_conditions(query)))
         try:
             with self.engine.begin() as conn:
                 return int(conn.execute(stmt).scalar_one())
@@ -814,33 +814,6 @@ def _number(batch: Sequence[Event], first: int) -> None:
     for i, ev in enumerate(batch):
         # Straight into the field storage: `seq` is a plain int and this runs per ingested event.
         ev.__dict__["seq"] = first + i
-
-
-def _export_conditions(query: ExportQuery) -> list[Any]:
-    """SQL conditions for ``query``; the result filters only narrow, `accepts` decides."""
-    conds: list[Any] = []
-    if query.developer_id is not None:
-        conds.append(traces.c.developer_id == query.developer_id)
-    if query.since is not None:
-        conds.append(traces.c.created_at >= query.since)
-    # The verdict columns save_result writes (Verdict.of, as `accepts` computes it), and cheap
-    # necessary conditions on the stored result JSON (written compact by pydantic), so traces
-    # that cannot match are skipped in the database; `accepts` decides exactly.
-    if query.validated_only:
-        conds.append(traces.c.validated.is_(True))
-    if query.min_score is not None:
-        conds.append(traces.c.untested.is_not(True))
-        if query.grader is None:  # the column holds the score of every grader together
-            conds.append(traces.c.score >= query.min_score)
-    if query.min_score is not None or query.grader is not None:
-        conds.append(traces.c.result.like('%"grades":[{%'))
-    if query.grader is not None and _PLAIN_NAME.fullmatch(query.grader):
-        conds.append(traces.c.result.like(f'%"grader":"{query.grader}"%'))
-    return conds
-
-
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:/@+-]{1,200}")
-"""Grader names whose JSON form is themselves, so a LIKE on the stored result can find them."""
 
 
 def _parse_events(rows: Sequence[Any]) -> list[Event]:
