@@ -21,7 +21,7 @@ from debugtrace.sandbox.projects import detect_project
     [
         ({"pyproject.toml": ""}, "python", "{python}"),
         ({"tests/test_x.py": ""}, "python", "{python}"),
-        ({"package.json": '{"scripts": {"test": "jest"}}'}, "node", "npm"),
+        ({"package.json": '{"scripts": {"test": "jest"}}'}, "node", "jest"),
         ({"go.mod": "module x"}, "go", "go"),
         ({"Cargo.toml": ""}, "rust", "cargo"),
         ({"pom.xml": ""}, "maven", "mvn"),

@@ -15,8 +15,8 @@ plugins, the checkout first on ``sys.path``; for Node the ``node_modules`` its l
   in :attr:`Environment.binds`); the docker sandbox builds an image with the same pinned
   packages (:attr:`Environment.pins`) and copies the links' targets in.
 
-:func:`build_environment` is the entry point; it raises :class:`EnvBuildError` (the fix is then
-"could not test", with the reason).
+``debugtrace.environments.build.build_environment`` is the entry point; it raises
+:class:`EnvBuildError` (the fix is then "could not test", with the reason).
 """
 
 from __future__ import annotations
@@ -24,15 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from debugtrace.errors import EnvBuildError
 
-if TYPE_CHECKING:
-    from debugtrace.config import Settings
-    from debugtrace.sandbox import ProjectSpec
-
-__all__ = ["EnvBuildError", "Environment", "Progress", "build_environment"]
+__all__ = ["EnvBuildError", "Environment", "Progress"]
 
 Progress = Callable[[str], None]
 
@@ -69,26 +64,3 @@ class Environment:
     pins: tuple[str, ...] = ()
     """``name==version`` of every package installed (Python), so another sandbox can install
     exactly the same."""
-
-
-def build_environment(
-    worktree: Path,
-    project: ProjectSpec,
-    settings: Settings,
-    progress: Progress | None = None,
-) -> Environment | None:
-    """The environment ``project`` (detected in ``worktree``) needs, built if missing.
-
-    Returns None for a project kind without environments (go, rust, maven, make: their own
-    toolchains fetch what they need). Raises :class:`EnvBuildError` with what failed and what to
-    do when it cannot be built.
-    """
-    if project.kind == "python":
-        from debugtrace.environments.python import build_python
-
-        return build_python(worktree, project, settings, progress)
-    if project.kind == "node":
-        from debugtrace.environments.node import build_node
-
-        return build_node(worktree, project, settings, progress)
-    return None

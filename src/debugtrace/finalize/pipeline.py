@@ -424,7 +424,7 @@ class _Run:
         """``project`` with its test environment (built or reused) and support files."""
         from dataclasses import replace
 
-        from debugtrace.environments import build_environment
+        from debugtrace.environments.build import build_environment
 
         for name, data in project.support_files.items():
             target = tree / name

@@ -292,7 +292,7 @@ def runner_command(
 
 
 def _read_package_json(root: Path) -> dict[str, object] | None:
-    from debugtrace.sandbox.projects import _read_small  # the same contained, bounded read
+    from debugtrace.sandbox.files import read_small as _read_small
 
     text = _read_small(root, "package.json")
     if text is None:

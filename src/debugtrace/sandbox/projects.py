@@ -13,13 +13,12 @@ dependency files (pyproject, setup.cfg/py, tox.ini, every ``*requirements*.txt``
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import stat
 from pathlib import Path
 
 from debugtrace.sandbox import ProjectSpec
+from debugtrace.sandbox.files import read_small
+from debugtrace.sandbox.node_projects import detect_node
 
 PYTEST = (
     "{python}",
@@ -37,27 +36,6 @@ UNITTEST = ("{python}", "-m", "unittest", "discover", "-v")
 _DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "tox.ini")
 _REQUIREMENTS_HOMES = (".", "requirements", "tests", "test")
 _UNITTEST_OPTIONS = {"-s", "-p", "-t", "--start-directory", "--pattern", "--top-level-directory"}
-MAX_MARKER_BYTES = 1024**2
-"""Largest ``package.json`` or Makefile read to detect a project."""
-
-
-def _read_small(root: Path, name: str) -> str | None:
-    """The text of ``root/name`` if it is a regular file inside ``root`` (after resolving
-    symlinks) of at most :data:`MAX_MARKER_BYTES`, else None: a repository's ``Makefile`` may
-    link to ``/dev/zero`` or a host file, and is read on the host."""
-    try:
-        base = root.resolve()
-        real = (base / name).resolve(strict=True)
-        if not real.is_relative_to(base):
-            return None
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, RuntimeError):
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return None
-        data = f.read(MAX_MARKER_BYTES + 1)
-    return data.decode("utf-8", "replace") if len(data) <= MAX_MARKER_BYTES else None
 
 
 def _is_python(path: Path) -> bool:
@@ -72,7 +50,7 @@ def _is_python(path: Path) -> bool:
 
 def _has_make_test(path: Path) -> bool:
     for name in ("Makefile", "makefile", "GNUmakefile"):
-        text = _read_small(path, name)
+        text = read_small(path, name)
         if text is not None and re.search(r"^test\s*:", text, re.M):
             return True
     return False
@@ -98,11 +76,11 @@ def _uses_pytest(path: Path) -> bool:
         "tox.ini": "[pytest]",
     }
     for name, marker in checks.items():
-        text = _read_small(path, name)
+        text = read_small(path, name)
         if text is not None and marker in text:
             return True
     for name in ("tox.ini", "setup.cfg", "pyproject.toml"):
-        text = _read_small(path, name)
+        text = read_small(path, name)
         if text is not None and re.search(r"\bpytest\b", text):
             return True
     return False
@@ -114,7 +92,7 @@ def _unittest_command(path: Path) -> tuple[str, ...] | None:
     import shlex
 
     for name in ("tox.ini", "setup.cfg"):
-        text = _read_small(path, name) or ""
+        text = read_small(path, name) or ""
         m = re.search(r"python\S*\s+-m\s+unittest\b([^\n]*)", text)
         if m is None:
             if name == "setup.cfg" and re.search(r"^\s*test_suite\s*=", text, re.M):
@@ -151,21 +129,9 @@ def detect_project(path: Path) -> ProjectSpec | None:
         return ProjectSpec(
             kind="python", test_command=PYTEST, report_format="junit", dependency_files=deps
         )
-    pkg = _read_small(path, "package.json")
-    if pkg is not None:
-        try:
-            data = json.loads(pkg)
-        except (ValueError, RecursionError):
-            data = {}
-        scripts = data.get("scripts") if isinstance(data, dict) else None
-        if isinstance(scripts, dict) and "test" in scripts:
-            return ProjectSpec(
-                kind="node",
-                test_command=("npm", "test", "--silent"),
-                dependency_files=tuple(
-                    n for n in ("package.json", "package-lock.json") if (path / n).exists()
-                ),
-            )
+    node = detect_node(path)
+    if node is not None:
+        return node
     if (path / "go.mod").is_file():
         return ProjectSpec(
             kind="go",
