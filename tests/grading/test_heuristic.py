@@ -10,8 +10,9 @@ from hypothesis import given, settings
 
 from debugtrace import parse_trace
 from debugtrace.grading.heuristic import HeuristicGrader
+from debugtrace.grading.prompt import render_validation
 from debugtrace.results import Grade, Validation
-from debugtrace.testing import GraderContract, example_validation
+from debugtrace.testing import UNTESTED_REASON, GraderContract, example_validation
 from support import DATA
 from support.strategies import traces
 
@@ -69,8 +70,29 @@ def test_breaking_a_test_caps_minimality() -> None:
 @given(doc=traces)
 def test_any_trace_gets_a_valid_grade_and_always_the_same_one(doc: dict[str, Any]) -> None:
     trace = parse_trace(json.loads(json.dumps(doc)))
-    for v in (None, example_validation(True), example_validation(False)):
+    for v in (None, example_validation(True), example_validation(False), example_validation(None)):
         first = HeuristicGrader().grade(trace, v)
         again = HeuristicGrader().grade(trace, v)
         assert 1 <= first.score <= 5
         assert first.model_dump(exclude={"duration_s"}) == again.model_dump(exclude={"duration_s"})
+
+
+def test_an_untested_fix_is_graded_like_one_without_a_verdict_never_like_a_failed_one() -> None:
+    untested = grade(EXAMPLE, example_validation(None))
+    unknown = grade(EXAMPLE, None)
+    failed = grade(EXAMPLE, example_validation(False))
+    assert untested.rubric == unknown.rubric
+    assert untested.score == unknown.score > failed.score
+    assert untested.score <= 3  # unverified: capped as a fix whose tests did not run
+    assert f"the fix could not be tested ({UNTESTED_REASON})" in untested.summary
+    assert not any("did not validate" in w for w in untested.weaknesses)
+
+
+def test_held_out_expectations_reach_the_model_prompt() -> None:
+    v = example_validation(False).model_copy(
+        update={"expected_fail_to_pass": ["t::a", "t::b"], "missing_expected": ["t::b"]}
+    )
+    text = render_validation(v)
+    assert "Held-out tests expected to go from failing to passing: 1 of 2 did; missing: t::b" in (
+        text
+    )

@@ -23,7 +23,12 @@ from debugtrace.grading.prompt import build_prompt, estimate_tokens
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
 from debugtrace.plugins import Plugins
 from debugtrace.results import Grade, RubricScore
-from debugtrace.testing import GraderContract, example_validation, sample_trace
+from debugtrace.testing import (
+    UNTESTED_REASON,
+    GraderContract,
+    example_validation,
+    sample_trace,
+)
 
 pytest.importorskip("openai", reason="the openai grader needs the `openai` extra")
 pytest.importorskip("starlette", reason="the fake OpenAI server needs the `server` extra")
@@ -105,8 +110,15 @@ def test_a_failed_fix_and_a_missing_verdict_are_said(
 ) -> None:
     grader.grade(sample_trace(), example_validation(False))
     grader.grade(sample_trace(), None)
+    grader.grade(sample_trace(), example_validation(None))
     assert "NOT validated" in user_message(server.requests[0])
     assert "could not be run" in user_message(server.requests[1])
+    # Could not test: the model is told the fix is untested and why, never that it failed.
+    untested = user_message(server.requests[2])
+    assert f"The fix could not be tested: {UNTESTED_REASON}" in untested.replace(
+        "the fix", "The fix"
+    )
+    assert "NOT validated" not in untested
 
 
 def test_model_comes_from_debugtrace_model(

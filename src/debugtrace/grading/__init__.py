@@ -82,7 +82,11 @@ def trace_fingerprint(trace: Trace, validation: Validation | None, *parts: str) 
         "events": [
             {"type": e.type, "details": e.details.model_dump(mode="json")} for e in trace.events
         ],
-        "validation": validation.model_dump(mode="json") if validation else None,
+        # Where the tests ran (interpreter, environment built or reused, timings) is not part
+        # of the verdict: a second finalize in a reused environment keeps the grade.
+        "validation": (
+            validation.model_dump(mode="json", exclude={"environment"}) if validation else None
+        ),
         "parts": parts,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

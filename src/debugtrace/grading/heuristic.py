@@ -2,8 +2,9 @@
 
 No model, no network: the same trace and verdict always get the same grade. Each rubric item is
 scored 1-5 by the rules below (see ``docs/grading.md``); the overall score is their mean, rounded,
-capped at 2 when the fix did not validate, at 3 when the tests did not run, and at 4 when any item
-scored 3 or less.
+capped at 2 when the fix did not validate, at 3 when the tests did not run or could not give a
+verdict (an untested fix is judged like one without a verdict, never like a failed one), and at 4
+when any item scored 3 or less.
 """
 
 from __future__ import annotations
@@ -68,9 +69,11 @@ class HeuristicGrader(Grader):
     def grade(self, trace: Trace, validation: Validation | None) -> Grade:
         start = time.perf_counter()
         edits = [i for i, e in enumerate(trace.events) if isinstance(e, EditEvent)]
-        f = _Facts(
-            trace.events, edits[0] if edits else None, edits[-1] if edits else None, validation
+        # Could not test (fix_validated None): no verdict, so the rules see none.
+        tested = (
+            validation if validation is not None and validation.fix_validated is not None else None
         )
+        f = _Facts(trace.events, edits[0] if edits else None, edits[-1] if edits else None, tested)
         rubric = {
             "hypothesis_quality": self._hypotheses(f),
             "evidence_gathering": self._evidence(f),
@@ -81,9 +84,11 @@ class HeuristicGrader(Grader):
         }
         mean = sum(r.score for r in rubric.values()) / len(rubric)
         score = int(mean + 0.5)
-        if validation is None:
+        if tested is None:
             cap, verdict = 3, "the fix could not be tested"
-        elif validation.fix_validated:
+            if validation is not None and validation.could_not_test:
+                verdict += f" ({validation.could_not_test[:200]})"
+        elif tested.fix_validated:
             cap, verdict = 5, "the fix validated"
         else:
             cap, verdict = 2, "the fix did not validate"

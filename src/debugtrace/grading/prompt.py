@@ -61,7 +61,20 @@ def render_validation(v: Validation | None) -> str:
     """The test verdict as prompt text."""
     if v is None:
         return "Test verdict: the tests could not be run, so the fix is unverified."
+    if v.fix_validated is None:
+        reason = " ".join((v.could_not_test or "no test verdict").split())[:500]
+        return (
+            f"Test verdict: the fix could not be tested: {reason}. It is unverified, neither "
+            "validated nor refuted; do not count it as a failed fix."
+        )
     lines = [f"Test verdict: fix {'VALIDATED' if v.fix_validated else 'NOT validated'}."]
+    if v.expected_fail_to_pass:
+        missing = f"; missing: {', '.join(v.missing_expected[:20])}" if v.missing_expected else ""
+        lines.append(
+            f"Held-out tests expected to go from failing to passing: "
+            f"{len(v.expected_fail_to_pass) - len(v.missing_expected)} of "
+            f"{len(v.expected_fail_to_pass)} did{missing}"
+        )
     for name in ("fail_to_pass", "pass_to_fail", "fail_to_fail", "flaky"):
         tests: list[str] = getattr(v, name)
         if tests:
