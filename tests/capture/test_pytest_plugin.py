@@ -8,6 +8,7 @@ public API.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,10 @@ def test_a_red_edit_green_session_becomes_one_trace(pytester: pytest.Pytester, r
     green = run(pytester, "--debugtrace", "--debugtrace-finalize")
     green.assert_outcomes(passed=2)
     assert any("closed trace" in ln for ln in debugtrace_lines(green))
-    assert any("fix validated: yes" in ln for ln in debugtrace_lines(green))
+    # The verdict is the plugin's last line.
+    assert re.fullmatch(
+        r"debugtrace: finalized \w+: fix validated: yes", debugtrace_lines(green)[-1]
+    )
 
     [trace] = traces()
     assert [e.type for e in trace.events] == ["command", "edit", "command"]
@@ -323,3 +327,45 @@ def test_in_a_recording_shell_runs_go_to_its_session_on_any_branch(
     assert "recorded this run (1 failed)" in run(pytester, "--debugtrace").stdout.str()
     [trace] = traces()
     assert [e.type for e in trace.events] == ["command"]
+
+
+# -- the finalize lines, from results built by hand ---------------------------------------------
+
+
+def test_the_last_line_says_could_not_test_with_the_reason_never_no() -> None:
+    from debugtrace.capture.pytest_recorder import _finalize_lines
+    from debugtrace.results import Stage, TraceResult
+    from debugtrace.testing import UNTESTED_REASON, example_validation
+
+    untested = TraceResult(
+        stages=[Stage(name="tests", status="failed", message=UNTESTED_REASON)],
+        validation=example_validation(None),
+    )
+    assert _finalize_lines("t1", untested)[-1] == f"finalized t1: could not test: {UNTESTED_REASON}"
+    refuted = TraceResult(validation=example_validation(False))
+    assert _finalize_lines("t1", refuted)[-1] == "finalized t1: fix validated: no"
+    gone = TraceResult(stages=[Stage(name="workspace", status="failed", message="no clone")])
+    assert _finalize_lines("t1", gone)[-1] == (
+        "finalized t1: could not test: workspace failed: no clone"
+    )
+
+
+def test_an_earlier_verdict_that_stands_is_said_with_the_run_that_failed() -> None:
+    from datetime import UTC, datetime
+
+    from debugtrace.capture.pytest_recorder import _finalize_lines
+    from debugtrace.results import Stage, TraceResult
+    from debugtrace.testing import example_validation
+
+    validated = TraceResult(
+        validation=example_validation(True), finalized_at=datetime(2026, 3, 2, tzinfo=UTC)
+    )
+    gone = TraceResult(
+        stages=[Stage(name="workspace", status="failed", message="no clone")],
+        finalized_at=datetime(2026, 3, 3, tzinfo=UTC),
+    )
+    lines = _finalize_lines("t1", validated.with_run(gone))
+    assert lines[-2:] == [
+        "this run: workspace failed: no clone; the verdict of an earlier run stands",
+        "finalized t1: fix validated: yes",
+    ]

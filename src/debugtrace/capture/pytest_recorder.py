@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from debugtrace.capture.session import Session, SessionStore
     from debugtrace.collector import Collector
     from debugtrace.config import Settings
+    from debugtrace.results import TraceResult
 
 __all__ = ["Failure", "Prepared", "RunReport", "main", "record"]
 
@@ -206,14 +207,30 @@ def _command_event(run: RunReport) -> Any:
 
 
 def _finalize(collector: Collector, session: Session) -> list[str]:
+    """What finalize found, the verdict last: ``finalized <id>: fix validated: yes|no``, or
+    ``finalized <id>: could not test: <reason>`` (never "no" for a fix nobody could test)."""
     trace = collector.finalize(session.trace_id)
-    v = trace.result.validation
-    lines = [
-        f"finalized {session.trace_id}: fix validated: {'yes' if v and v.fix_validated else 'no'}"
-    ]
-    if v and v.fail_to_pass:
-        lines.append(f"fail_to_pass: {', '.join(v.fail_to_pass)}")
-    lines.extend(f"grade ({g.grader}): {g.score}/5" for g in trace.result.grades)
+    return _finalize_lines(session.trace_id, trace.result)
+
+
+def _finalize_lines(trace_id: str, result: TraceResult) -> list[str]:
+    from debugtrace.storage import latest_run, outcome
+
+    v = result.validation
+    lines = [f"fail_to_pass: {', '.join(v.fail_to_pass)}"] if v and v.fail_to_pass else []
+    if v and v.missing_expected:
+        lines.append(f"expected but not fail_to_pass: {', '.join(v.missing_expected)}")
+    lines.extend(f"grade ({g.grader}): {g.score}/5" for g in result.grades)
+    latest = latest_run(result)
+    if latest is not result:  # this run failed before the tests; an earlier verdict stands
+        lines.append(f"this run: {outcome(latest)}; the verdict of an earlier run stands")
+    if v is not None and v.fix_validated is not None:
+        verdict = f"fix validated: {'yes' if v.fix_validated else 'no'}"
+    else:
+        verdict = outcome(result)  # could not test: <reason>, or the stage that failed
+        if not verdict.startswith("could not test"):
+            verdict = f"could not test: {verdict}"
+    lines.append(f"finalized {trace_id}: {' '.join(verdict.split())}")
     return lines
 
 
