@@ -29,9 +29,9 @@ from debugtrace.export import FORMATS, ExportOptions
 from debugtrace.export.chat import TOOLS, to_chat
 from debugtrace.export.otel import span_id_hex, to_otlp, trace_id_hex
 from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent
-from debugtrace.results import EditResult
+from debugtrace.results import EditResult, Stage
 from debugtrace.storage.sql.schema import traces
-from debugtrace.testing import example_validation, sample_trace
+from debugtrace.testing import UNTESTED_REASON, example_validation, sample_trace
 from support.calc_repo import example_trace, make_calc_repo
 
 DEBUGTRACE = Path(sys.executable).parent / "debugtrace"
@@ -451,6 +451,90 @@ def test_otel_span_times_follow_the_events() -> None:
     assert root["status"] == {"code": 0}  # never finalized
 
 
+# -- fixes that could not be tested, and earlier runs -----------------------------------------
+
+
+@pytest.fixture
+def honest(collector: Collector) -> dict[str, str]:
+    """A validated trace, one that could not be tested (graded high all the same), and one
+    validated before a later finalize failed at the clone."""
+    c = collector
+    untested = TraceResult(
+        stages=[Stage(name="tests", status="failed", message=UNTESTED_REASON)],
+        validation=example_validation(None),
+        grades=[grade("heuristic", 5)],
+    )
+    gone = TraceResult(stages=[Stage(name="workspace", status="failed", message="clone failed")])
+    earlier = TraceResult(validation=example_validation(True), grades=[grade("heuristic", 4)])
+    ids = {
+        "good": seed(c, "dan", validated=True, grades=(grade("heuristic", 4),)),
+        "untested": str(c.submit(sample_trace("dan")).id),
+        "regone": str(c.submit(sample_trace("dan")).id),
+    }
+    c.storage.save_result(ids["untested"], untested)
+    c.storage.save_result(ids["regone"], earlier.with_run(gone))
+    return ids
+
+
+def test_untested_fixes_are_left_out_of_validated_only_and_min_score(
+    capsys: pytest.CaptureFixture[str], collector: Collector, honest: dict[str, str]
+) -> None:
+    every = exported(capsys, collector, "--developer", "dan")
+    assert every == [honest["regone"], honest["untested"], honest["good"]]
+    validated = [honest["regone"], honest["good"]]  # the earlier verdict stands
+    assert exported(capsys, collector, "--developer", "dan", "--validated-only") == validated
+    assert exported(capsys, collector, "--developer", "dan", "--min-score", "1") == validated
+
+
+def test_jsonl_says_could_not_test_with_fix_validated_null(
+    collector: Collector, honest: dict[str, str]
+) -> None:
+    out = io.BytesIO()
+    collector.export("jsonl", out, developer_id="dan")
+    meta = {r["metadata"]["trace_id"]: r["metadata"] for r in rows(out.getvalue().decode())}
+    untested = meta[honest["untested"]]
+    assert (untested["fix_validated"], untested["could_not_test"]) == (None, UNTESTED_REASON)
+    assert untested["environment"].startswith("python 3.12.3")
+    good = meta[honest["good"]]
+    assert (good["fix_validated"], good["could_not_test"]) == (True, None)
+    # The latest complete run is the verdict, with its score.
+    regone = meta[honest["regone"]]
+    assert (regone["fix_validated"], regone["could_not_test"], regone["score"]) == (True, None, 4)
+
+
+def test_parquet_has_a_could_not_test_column(
+    collector: Collector, honest: dict[str, str], tmp_path: Path
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "traces.parquet"
+    collector.export("parquet", path, developer_id="dan")
+    by_id = {r["trace_id"]: r for r in pq.read_table(path).to_pylist()}
+    assert (
+        by_id[honest["untested"]]["fix_validated"],
+        by_id[honest["untested"]]["could_not_test"],
+    ) == (
+        None,
+        UNTESTED_REASON,
+    )
+    assert by_id[honest["good"]]["could_not_test"] is None
+
+
+def test_otel_leaves_an_untested_fix_unset_never_error(
+    collector: Collector, honest: dict[str, str]
+) -> None:
+    out = io.BytesIO()
+    collector.export("otel", out, developer_id="dan")
+    roots = {}
+    for line in out.getvalue().decode().splitlines():
+        root = json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+        roots[attrs(root)["gen_ai.conversation.id"]] = root
+    untested = roots[honest["untested"]]
+    assert untested["status"] == {"code": 0}
+    assert attrs(untested)["debugtrace.could_not_test"] == UNTESTED_REASON
+    assert "debugtrace.fix_validated" not in attrs(untested)  # null attributes are left out
+    assert roots[honest["regone"]]["status"] == {"code": 1}
+
+
 # -- the Python API ---------------------------------------------------------------------------
 
 
@@ -530,6 +614,9 @@ def bulk_insert(db_url: str, n: int) -> None:
             "event_count": 2,
             "metadata": "{}",
             "result": result_json,
+            # The verdict columns, as save_result writes them (the export filters read them).
+            "validated": True,
+            "score": 4,
         }
         for i in range(n)
     ]

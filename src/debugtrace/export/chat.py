@@ -34,6 +34,7 @@ from debugtrace.model import (
     Trace,
 )
 from debugtrace.results import EditResult
+from debugtrace.storage import could_not_test, effective_run
 from debugtrace.textutil import head_tail
 
 __all__ = ["JSON_SAFE", "SYSTEM_PROMPT", "TOOLS", "chat_metadata", "to_chat", "writer"]
@@ -133,8 +134,13 @@ def edit_result(file: str, applied: EditResult | None) -> str:
 
 def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
     """Who, where, what the tests said and the grades; ``score`` follows
-    :meth:`debugtrace.results.TraceResult.score` (``grader``'s, else the lowest)."""
-    result = trace.result
+    :meth:`debugtrace.results.TraceResult.score` (``grader``'s, else the lowest).
+
+    The verdict is that of the trace's latest complete run (:func:`~debugtrace.storage.
+    effective_run`, as the export filters read it): ``fix_validated`` true or false, or null
+    with ``could_not_test`` saying why the tests gave no verdict (null when they did, or never
+    ran); ``environment`` says what the tests ran in."""
+    result = effective_run(trace.result)
     v = result.validation
     return {
         "trace_id": trace.id,
@@ -145,8 +151,11 @@ def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
         "created_at": trace.created_at.isoformat() if trace.created_at else None,
         "status": trace.status,
         "fix_validated": v.fix_validated if v is not None else None,
+        "could_not_test": could_not_test(result),
+        "environment": v.environment if v is not None and v.environment else None,
         "fail_to_pass": list(v.fail_to_pass) if v is not None else [],
         "pass_to_fail": list(v.pass_to_fail) if v is not None else [],
+        "missing_expected": list(v.missing_expected) if v is not None else [],
         "score": result.score(grader),
         "grades": [
             {

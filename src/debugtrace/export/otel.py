@@ -7,8 +7,8 @@ Each line is one ``ExportTraceServiceRequest`` (the body of ``POST /v1/traces``)
   ``gen_ai.conversation.id`` (the trace id), ``gen_ai.provider.name`` and ``gen_ai.request.model``
   from the trace's metadata (``provider``, ``model``; the provider is ``unknown`` when not given,
   as the convention requires one), and ``debugtrace.*`` attributes: repository, bug, test verdict,
-  scores. Status OK when the fix validated, ERROR when finalize found it did not, UNSET when not
-  checked.
+  scores (``debugtrace.could_not_test``: why the tests gave no verdict). Status OK when the fix
+  validated, ERROR when finalize found it did not, UNSET when not checked or could not test.
 - a child ``execute_tool run_command`` / ``execute_tool edit_file`` span per command and edit, from
   the event's timestamp for its ``duration_s``: ``gen_ai.tool.name``, ``gen_ai.tool.call.id``
   (``call_<seq>``, as in the chat export), ``gen_ai.tool.type`` ``function``, the opt-in
@@ -39,6 +39,7 @@ from debugtrace import __version__
 from debugtrace.export import ExportOptions
 from debugtrace.export.chat import edit_result
 from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent, Trace
+from debugtrace.storage import could_not_test, effective_run
 from debugtrace.textutil import head_tail
 
 __all__ = ["to_otlp", "writer"]
@@ -203,8 +204,9 @@ def _root_span(
     end: datetime,
     span_events: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    result = trace.result
+    result = effective_run(trace.result)
     v = result.validation
+    untested = could_not_test(result)
     meta = trace.metadata
     attrs: dict[str, Any] = {
         "gen_ai.operation.name": "invoke_agent",
@@ -217,13 +219,15 @@ def _root_span(
         "debugtrace.base_commit": trace.base_commit,
         "debugtrace.status": trace.status,
         "debugtrace.fix_validated": v.fix_validated if v is not None else None,
+        "debugtrace.could_not_test": untested,
+        "debugtrace.environment": v.environment if v is not None and v.environment else None,
         "debugtrace.fail_to_pass": list(v.fail_to_pass) if v is not None else None,
         "debugtrace.pass_to_fail": list(v.pass_to_fail) if v is not None else None,
         "debugtrace.score": result.score(options.grader),
     }
     for name, grade in result.latest_grades().items():
         attrs[f"debugtrace.grade.{name}"] = grade.score
-    if v is None:
+    if v is None or v.fix_validated is None:  # not checked, or could not test
         status: dict[str, Any] = {"code": STATUS_UNSET}
     elif v.fix_validated:
         status = {"code": STATUS_OK}

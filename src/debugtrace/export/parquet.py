@@ -2,8 +2,8 @@
 
 Needs the extra ``parquet`` (``pip install 'debugtrace-collector[parquet]'``).
 
-Columns: who, where and when; event counts per kind; the test verdict (``fix_validated``,
-``fail_to_pass``); the score (:meth:`debugtrace.results.TraceResult.score`) and each grader's latest
+Columns: who, where and when; event counts per kind; the test verdict (``fix_validated``, null
+with ``could_not_test`` saying why when the tests gave no verdict; ``fail_to_pass``); the score (:meth:`debugtrace.results.TraceResult.score`) and each grader's latest
 score (``scores``, a map); the chat messages of :mod:`debugtrace.export.chat` as JSON text. Rows are
 written in row groups of :data:`ROW_GROUP_ROWS` rows (or fewer when their messages pass
 :data:`ROW_GROUP_BYTES`), so memory stays flat whatever the number of traces.
@@ -18,6 +18,7 @@ from pydantic_core import to_json
 from debugtrace.export import ExportOptions
 from debugtrace.export.chat import JSON_SAFE, chat_messages
 from debugtrace.model import Trace
+from debugtrace.storage import could_not_test, effective_run
 
 __all__ = ["ROW_GROUP_BYTES", "ROW_GROUP_ROWS", "schema", "writer"]
 
@@ -47,6 +48,7 @@ def schema() -> Any:
             ("n_edits", count),
             ("n_failed_commands", count),
             ("fix_validated", pa.bool_()),
+            ("could_not_test", pa.string()),
             ("n_fail_to_pass", count),
             ("fail_to_pass", pa.list_(pa.string())),
             ("n_pass_to_fail", count),
@@ -66,7 +68,7 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
         kinds[ev.type] += 1
         if ev.type == "command" and ev.details.exit_code:
             failed += 1
-    result = trace.result
+    result = effective_run(trace.result)
     v = result.validation
     return {
         "trace_id": trace.id,
@@ -83,6 +85,7 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
         "n_edits": kinds["edit"],
         "n_failed_commands": failed,
         "fix_validated": v.fix_validated if v is not None else None,
+        "could_not_test": could_not_test(result),
         "n_fail_to_pass": len(v.fail_to_pass) if v is not None else 0,
         "fail_to_pass": list(v.fail_to_pass) if v is not None else [],
         "n_pass_to_fail": len(v.pass_to_fail) if v is not None else 0,
