@@ -7,8 +7,8 @@ A Python project runs under pytest (which also runs unittest test cases), with a
 ``--continue-on-collection-errors`` so a test file that cannot be imported is reported as such
 rather than stopping the run; a project whose tox.ini or setup.cfg runs ``python -m unittest``
 and has no pytest configuration runs under unittest, with the discovery options it names. Its
-dependency files (pyproject, setup.cfg/py, tox.ini, every ``*requirements*.txt`` at the top, in
-``requirements/`` or in the test folders) decide its test environment.
+dependency files (pyproject, setup.cfg/py, tox.ini, every ``*requirements*.txt`` at the top or in
+the test folders, every ``requirements/*.txt``) decide its test environment.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def _python_dependency_files(path: Path) -> tuple[str, ...]:
     for home in _REQUIREMENTS_HOMES:
         folder = path / home
         if folder.is_dir() and not folder.is_symlink():
-            names = sorted(f.name for f in folder.glob("*requirements*.txt"))[:20]
+            pattern = "*.txt" if home == "requirements" else "*requirements*.txt"
+            names = sorted(f.name for f in folder.glob(pattern))[:20]
             found += [n if home == "." else f"{home}/{n}" for n in names]
     return tuple(found)
 
