@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from debugtrace import Collector, Settings, hookimpl
+from debugtrace.errors import InvalidTrace
 from debugtrace.finalize.patching import apply_diff
+from debugtrace.ingest import parse_trace
 from debugtrace.ingest.redact import Finding, Redactor
 from support.secrets_corpus import AWS_SECRET, GH, NEGATIVES, POSITIVES
 
@@ -93,6 +95,43 @@ def test_every_string_of_a_trace_is_redacted(collector: Collector) -> None:
         {"github-token": 1},
         {"github-token": 1},
     ]
+
+
+def test_held_out_tests_are_redacted_like_an_edit_and_bounded_like_one(
+    collector: Collector,
+) -> None:
+    patch = (
+        "--- a/tests/test_ci.py\n+++ b/tests/test_ci.py\n@@ -1 +1,2 @@\n import ci\n"
+        f"+TOKEN = '{GH}'\n"
+    )
+    trace = collector.submit(
+        {
+            "developer_id": "dev",
+            "repo_url": "https://example.org/app.git",
+            "bug_description": "b",
+            "held_out": {"test_patch": patch, "fail_to_pass": ["tests/test_ci.py::test_token"]},
+        }
+    )
+    stored = collector.get(str(trace.id))
+    assert stored.held_out is not None
+    assert GH not in stored.held_out.test_patch
+    assert "+TOKEN = '[REDACTED:github-token]'" in stored.held_out.test_patch
+    assert stored.held_out.fail_to_pass == ["tests/test_ci.py::test_token"]
+    assert stored.metadata["redacted"] == {"github-token": 1}
+    # Over the edit-diff limit: refused with the field and the setting.
+    small = collector.settings.limits.model_copy(update={"max_diff_bytes": 40})
+    with pytest.raises(InvalidTrace) as refused:
+        parse_trace(
+            {
+                "developer_id": "d",
+                "repo_url": "r",
+                "bug_description": "b",
+                "held_out": {"test_patch": patch},
+            },
+            small,
+        )
+    assert refused.value.errors[0].loc == ("held_out", "test_patch")
+    assert "DEBUGTRACE_MAX_DIFF_BYTES" in refused.value.errors[0].msg
 
 
 def test_events_added_later_are_redacted_too(collector: Collector) -> None:

@@ -180,4 +180,12 @@ def check_trace(trace: Trace, limits: Limits) -> list[ErrorDetail]:
                     "(DEBUGTRACE_MAX_DETAILS_BYTES)",
                 )
             )
+    if trace.held_out is not None:
+        # A held-out test patch is a diff like an edit's; each expected test id a short field.
+        held = trace.held_out
+        errors += _field(
+            ("held_out", "test_patch"), held.test_patch, limits.max_diff_bytes, "max_diff_bytes"
+        )
+        for i, test_id in enumerate(held.fail_to_pass):
+            errors += _field(("held_out", "fail_to_pass", i), test_id, short, "max_field_bytes")
     return errors + check_events(trace.events, limits, ("events",))

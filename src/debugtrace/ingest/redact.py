@@ -806,11 +806,17 @@ def redact_events(
 
 def redact_trace(redactor: Redactor, trace: Trace) -> None:
     """Redact a (freshly parsed) trace in place: its events (see :func:`redact_events`), the bug
-    description, the repository URL's password and the metadata; counts of the trace's own
-    fields go to ``metadata["redacted"]``."""
+    description, the repository URL's password, the held-out tests (test patch and ids) and the
+    metadata; counts of the trace's own fields go to ``metadata["redacted"]``."""
     redact_events(redactor, trace.events)
     found: Counter[str] = Counter()
     trace.bug_description = redactor.redact_value(trace.bug_description, found)
+    if trace.held_out is not None:
+        held = trace.held_out
+        patch = redactor.redact_value(held.test_patch, found)
+        ids = redactor.redact_value(held.fail_to_pass, found)
+        if patch is not held.test_patch or ids is not held.fail_to_pass:
+            trace.held_out = held.model_copy(update={"test_patch": patch, "fail_to_pass": ids})
     trace.repo_url = redactor.redact_value(trace.repo_url, found)
     if trace.branch:
         trace.branch = redactor.redact_value(trace.branch, found)
