@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +75,10 @@ def shared_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(params=["local", "docker"])
-def sandbox_name(request: pytest.FixtureRequest) -> Iterator[str]:
+def sandbox_name(request: pytest.FixtureRequest) -> str:
     if request.param == "docker":
         request.getfixturevalue("docker_engine")
-    yield request.param
+    return str(request.param)
 
 
 @pytest.mark.parametrize("name", CASES)

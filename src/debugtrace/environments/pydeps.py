@@ -531,6 +531,8 @@ class ProjectMeta:
 
 _VERSION_LINE = re.compile(r"""^__version__\s*(?::\s*str\s*)?=\s*['"]([^'"\n]{1,64})['"]""", re.M)
 _MAX_ENTRY_POINTS = 200
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}")
 
 
 def _read_text(root: Path, rel: str) -> str | None:
@@ -546,8 +548,13 @@ def _entry(meta: ProjectMeta, group: object, name: object, value: object) -> Non
     if sum(len(v) for v in meta.entry_points.values()) >= _MAX_ENTRY_POINTS:
         return
     # written into entry_points.txt: one line each, no section syntax smuggled in
-    if all(re.fullmatch(r"[\w.:\[\] ,=-]{1,200}", x) for x in (group, name, value)):
-        meta.entry_points.setdefault(group.strip(), {})[name.strip()] = value.strip()
+    group, name, value = group.strip(), name.strip(), value.strip()
+    if (
+        re.fullmatch(r"[\w.-]{1,100}", group)
+        and re.fullmatch(r"[\w.-]{1,200}", name)
+        and re.fullmatch(r"[\w.]+(:[\w.]+)?( ?\[[\w., -]*\])?", value[:300])
+    ):
+        meta.entry_points.setdefault(group, {})[name] = value
 
 
 def read_project_meta(worktree: Path) -> ProjectMeta:
@@ -610,6 +617,11 @@ def read_project_meta(worktree: Path) -> ProjectMeta:
     text = _read_text(root, "setup.py")
     if text is not None:
         _setup_py_meta(text, meta)
+    # both end up in a folder name and a METADATA file: only what PEP 508 and 440 allow
+    if meta.name is not None and not _NAME.fullmatch(meta.name):
+        meta.name = None
+    if not _VERSION.fullmatch(meta.version):
+        meta.version = "0+unknown"
     if meta.import_root == "." and (root / "src").is_dir():
         meta.import_root = "src"
     meta.import_root = _contained_folder(root, meta.import_root)
