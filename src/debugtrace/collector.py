@@ -343,22 +343,34 @@ class Collector:
         sandbox, grade, and store what each stage found. Returns the trace with its results.
 
         ``options`` is a :class:`~debugtrace.finalize.FinalizeOptions` or a dict of its fields
-        (as a job stores them). ``progress`` is called with each stage as it starts and ends.
-        Raises ``TraceNotFound``, ``InvalidTrace`` for an unknown option, or ``FinalizeConflict``
-        when the trace is being finalized already; every other failure is recorded as the status
+        (as a job stores them: ``fail_to_pass`` may be a list; see :meth:`finalize_request`).
+        ``progress`` is called with each stage as it starts and ends. Raises ``TraceNotFound``,
+        ``InvalidTrace`` for an unknown option, or ``FinalizeConflict`` when the trace is being
+        finalized already; every other failure is recorded as the status
         of the stage where it happened.
         """
         from debugtrace.finalize import FinalizeOptions
         from debugtrace.finalize.pipeline import finalize
 
         if options is not None and not isinstance(options, FinalizeOptions):
+            fields = dict(options)
+            if fields.get("fail_to_pass") is not None:  # a JSON list in a job's options
+                fields["fail_to_pass"] = tuple(fields["fail_to_pass"])
             try:
-                options = FinalizeOptions(**options)
+                options = FinalizeOptions(**fields)
             except TypeError as exc:
                 raise InvalidTrace(f"finalize options: {exc}") from None
         if options is not None and options.force:
             self._refuse_force_over_a_live_job(trace_id)
         return finalize(self, trace_id, options, progress)
+
+    def finalize_request(self, body: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
+        """The finalize options an untrusted request gives (held-out ``test_patch`` and
+        ``fail_to_pass``), checked, bounded and redacted like a trace's ``held_out``, as a dict
+        for :meth:`enqueue`; raises ``InvalidTrace`` naming the field."""
+        from debugtrace.ingest import parse_finalize_request
+
+        return parse_finalize_request(body, self.settings.limits, self.redactor)
 
     def _refuse_force_over_a_live_job(self, trace_id: str) -> None:
         """``force`` is for a run that crashed: never beside a job that is queued or whose

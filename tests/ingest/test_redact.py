@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from debugtrace import Collector, Settings, hookimpl
 from debugtrace.errors import InvalidTrace
 from debugtrace.finalize.patching import apply_diff
-from debugtrace.ingest import parse_trace
+from debugtrace.ingest import parse_finalize_request, parse_trace
 from debugtrace.ingest.redact import Finding, Redactor
 from support.secrets_corpus import AWS_SECRET, GH, NEGATIVES, POSITIVES
 
@@ -132,6 +132,24 @@ def test_held_out_tests_are_redacted_like_an_edit_and_bounded_like_one(
         )
     assert refused.value.errors[0].loc == ("held_out", "test_patch")
     assert "DEBUGTRACE_MAX_DIFF_BYTES" in refused.value.errors[0].msg
+
+
+def test_a_finalize_request_is_bounded_and_redacted_like_held_out_tests(
+    collector: Collector,
+) -> None:
+    patch = f"--- a/t.py\n+++ b/t.py\n@@ -0,0 +1 @@\n+TOKEN = '{GH}'\n"
+    options = collector.finalize_request({"test_patch": patch, "fail_to_pass": ["t.py::a"]})
+    assert options == {
+        "test_patch": "--- a/t.py\n+++ b/t.py\n@@ -0,0 +1 @@\n+TOKEN = '[REDACTED:github-token]'\n",
+        "fail_to_pass": ["t.py::a"],
+    }
+    assert collector.finalize_request(b"{}") == {}  # nothing given: the trace's own apply
+    small = collector.settings.limits.model_copy(update={"max_diff_bytes": 10})
+    with pytest.raises(InvalidTrace) as refused:
+        parse_finalize_request({"test_patch": patch}, small)
+    assert refused.value.errors[0].loc == ("test_patch",)
+    with pytest.raises(InvalidTrace, match="appears more than once"):
+        parse_finalize_request(b'{"test_patch": "", "test_patch": "x"}')
 
 
 def test_events_added_later_are_redacted_too(collector: Collector) -> None:

@@ -166,6 +166,59 @@ def test_finalize_endpoint_queues_a_job_and_refuses_a_second(
     assert result["validation"]["fail_to_pass"] == FAIL_TO_PASS
 
 
+HELD_OUT_PATCH = (
+    "--- a/tests/test_held_out.py\n+++ b/tests/test_held_out.py\n@@ -0,0 +1,2 @@\n"
+    "+def test_nothing():\n+    pass\n"
+)
+
+
+def test_a_trace_carries_held_out_tests(client: httpx.Client) -> None:
+    held = {"test_patch": HELD_OUT_PATCH, "fail_to_pass": FAIL_TO_PASS}
+    trace_id = new_trace(client, held_out=held)
+    assert client.get(f"/api/traces/{trace_id}").json()["held_out"] == held
+    bad = client.post(
+        "/api/traces",
+        params={"finalize": "false"},
+        json={"developer_id": "d", "repo_url": "r", "bug_description": "b", "held_out": {"x": 1}},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["held_out", "x"]
+
+
+def test_finalize_takes_held_out_tests_in_its_body(client: httpx.Client, calc: Path) -> None:
+    r = client.post("/api/traces", params={"finalize": "false"}, json=example_trace(calc))
+    trace_id = r.json()["id"]
+    body = {"test_patch": HELD_OUT_PATCH, "fail_to_pass": FAIL_TO_PASS}
+    r = client.post(f"/api/traces/{trace_id}/finalize", json=body)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["options"] == body  # the job runs finalize with them (FinalizeOptions)
+    assert wait_for_job(client, job["id"])["state"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"test_patch": 5}, ["test_patch"]),
+        ({"fail_to_pass": "tests/test_calc.py::test_divide"}, ["fail_to_pass"]),
+        ({"fail_to_pass": [""]}, ["fail_to_pass", 0]),
+        ({"fail_to_pass": ["ok", 3]}, ["fail_to_pass", 1]),
+        ({"test_patch": "a\x00b"}, ["test_patch"]),
+        ({"repeat": 3}, ["repeat"]),
+        ([], []),
+    ],
+    ids=["patch-not-text", "ids-not-a-list", "empty-id", "id-not-text", "nul", "unknown", "list"],
+)
+def test_a_bad_finalize_body_is_a_422_naming_the_field_and_queues_nothing(
+    client: httpx.Client, body: Any, loc: list[Any]
+) -> None:
+    trace_id = new_trace(client)
+    r = client.post(f"/api/traces/{trace_id}/finalize", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == loc
+    assert client.get(f"/api/traces/{trace_id}").json()["status"] == "open"
+
+
 def test_list_filters_and_pages_with_a_cursor(client: httpx.Client) -> None:
     dev = f"pager-{time.monotonic_ns()}"
     ids = [new_trace(client, developer_id=dev) for _ in range(5)]

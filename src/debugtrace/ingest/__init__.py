@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from debugtrace.config import Limits
 from debugtrace.errors import ErrorDetail, InvalidTrace
-from debugtrace.ingest.limits import check_events, check_trace
+from debugtrace.ingest.limits import check_events, check_held_out, check_trace
 from debugtrace.ingest.redact import Redactor, redact_events, redact_trace
 from debugtrace.model import (
     EVENT_LIST,
     CommandEvent,
     EditEvent,
     Event,
+    HeldOut,
     ReasoningEvent,
     Trace,
     repo_url_problem,
@@ -37,7 +39,7 @@ from debugtrace.model import (
 
 EVENT_CLASSES = (ReasoningEvent, CommandEvent, EditEvent)
 
-__all__ = ["parse_events", "parse_trace"]
+__all__ = ["parse_events", "parse_finalize_request", "parse_trace"]
 
 _ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)
 
@@ -177,6 +179,51 @@ def parse_trace(
     except ValidationError as exc:
         raise InvalidTrace.from_pydantic(exc.errors()) from None
     return _checked_trace(trace, limits, redactor)
+
+
+class _FinalizeRequest(BaseModel):
+    """The body of a finalize request: held-out tests overriding the trace's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_patch: str | None = None
+    fail_to_pass: list[Any] | None = None
+
+
+def parse_finalize_request(
+    data: Mapping[str, Any] | str | bytes,
+    limits: Limits | None = None,
+    redactor: Redactor | None = None,
+) -> dict[str, Any]:
+    """Validate the body of a finalize request (``{"test_patch": "...", "fail_to_pass": [...]}``,
+    both optional); returns the :class:`~debugtrace.finalize.FinalizeOptions` fields it gives,
+    as JSON values (a job stores them), checked and bounded as a trace's ``held_out`` is (the
+    patch like an edit's diff) and redacted. Raises :class:`InvalidTrace` naming the field."""
+    limits = limits or Limits()
+    if isinstance(data, str | bytes):
+        data = _load(data)
+    if not isinstance(data, Mapping):
+        raise InvalidTrace(f"a finalize request must be a JSON object, not {type(data).__name__}")
+    try:
+        given = _FinalizeRequest.model_validate(data)
+        held = HeldOut(test_patch=given.test_patch or "", fail_to_pass=given.fail_to_pass or [])
+    except ValidationError as exc:
+        raise InvalidTrace.from_pydantic(exc.errors()) from None
+    errors = check_held_out(held, limits, ())
+    if errors:
+        raise InvalidTrace(errors)
+    if redactor is not None:
+        found: Counter[str] = Counter()
+        held = HeldOut(
+            test_patch=redactor.redact_value(held.test_patch, found),
+            fail_to_pass=redactor.redact_value(held.fail_to_pass, found),
+        )
+    out: dict[str, Any] = {}
+    if given.test_patch is not None:
+        out["test_patch"] = held.test_patch
+    if given.fail_to_pass is not None:
+        out["fail_to_pass"] = list(held.fail_to_pass)
+    return out
 
 
 def _checked_trace(trace: Trace, limits: Limits, redactor: Redactor | None) -> Trace:

@@ -18,9 +18,9 @@ from typing import Any
 
 from debugtrace.config import Limits
 from debugtrace.errors import ErrorDetail
-from debugtrace.model import CommandDetails, EditDetails, Event, ReasoningDetails, Trace
+from debugtrace.model import CommandDetails, EditDetails, Event, HeldOut, ReasoningDetails, Trace
 
-__all__ = ["check_events", "check_trace"]
+__all__ = ["check_events", "check_held_out", "check_trace"]
 
 Loc = tuple[str | int, ...]
 
@@ -181,11 +181,18 @@ def check_trace(trace: Trace, limits: Limits) -> list[ErrorDetail]:
                 )
             )
     if trace.held_out is not None:
-        # A held-out test patch is a diff like an edit's; each expected test id a short field.
-        held = trace.held_out
-        errors += _field(
-            ("held_out", "test_patch"), held.test_patch, limits.max_diff_bytes, "max_diff_bytes"
-        )
-        for i, test_id in enumerate(held.fail_to_pass):
-            errors += _field(("held_out", "fail_to_pass", i), test_id, short, "max_field_bytes")
+        errors += check_held_out(trace.held_out, limits, ("held_out",))
     return errors + check_events(trace.events, limits, ("events",))
+
+
+def check_held_out(held: HeldOut, limits: Limits, loc: Loc) -> list[ErrorDetail]:
+    """Held-out tests over their limits: the test patch is a diff like an edit's, each expected
+    test id a short field."""
+    errors = list(
+        _field((*loc, "test_patch"), held.test_patch, limits.max_diff_bytes, "max_diff_bytes")
+    )
+    for i, test_id in enumerate(held.fail_to_pass):
+        errors += _field(
+            (*loc, "fail_to_pass", i), test_id, limits.max_field_bytes, "max_field_bytes"
+        )
+    return errors

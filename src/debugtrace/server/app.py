@@ -171,6 +171,27 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {JSON: {"schema": schema}}}}
 
 
+FINALIZE_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "test_patch": {
+            "type": "string",
+            "description": "held-out tests: a unified diff of test files applied to both runs "
+            "(default: the trace's held_out.test_patch)",
+        },
+        "fail_to_pass": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "maxItems": 10000,
+            "description": "test ids that must go from failing to passing for the fix to "
+            "validate (default: the trace's held_out.fail_to_pass)",
+        },
+    },
+}
+"""The schema of a finalize request's optional body (checked by ``parse_finalize_request``)."""
+
+
 def create_app(settings: Settings | None = None, collector: Collector | None = None) -> FastAPI:
     """Build the HTTP app over a Collector (made from ``settings`` when not given)."""
     collector = collector or Collector(settings=settings or Settings())
@@ -395,12 +416,26 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         status_code=202,
         response_model=Job,
         tags=["traces"],
-        responses={202: {"description": "queued", **_LOCATED}, **_errors(403, 404, 409, 415)},
+        responses={202: {"description": "queued", **_LOCATED}, **_errors(403, 404, 409, 413, 415)},
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": FINALIZE_BODY}},
+            }
+        },
     )
-    async def finalize(trace_id: TraceId, who: Caller) -> Response:
-        """Queue finalize (clone, apply, test before/after, grade); returns the job."""
+    async def finalize(trace_id: TraceId, request: Request, who: Caller) -> Response:
+        """Queue finalize (clone, apply, test before/after, grade); returns the job.
+
+        An optional JSON body gives held-out tests for this run, overriding the trace's own:
+        `test_patch` (a diff of test files applied to both runs; bounded like an edit's diff)
+        and `fail_to_pass` (test ids that must go from failing to passing)."""
+        body = await request.body()
+        options = None
+        if body.strip():
+            options = await run_in_threadpool(collector.finalize_request, body)
         await owned_trace(trace_id, who)
-        job = await run_in_threadpool(collector.enqueue, trace_id)
+        job = await run_in_threadpool(partial(collector.enqueue, trace_id, options=options))
         return Response(
             job.model_dump_json(),
             media_type=JSON,
