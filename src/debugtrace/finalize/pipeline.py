@@ -328,13 +328,14 @@ class _Run:
         self.result.validation = v
         logs: list[str] = []
         try:
+            broken_ok = self.changed_test_files()
+            if patch:
+                broken_ok |= self.apply_test_patch(patch, logs)
+            # detected after the held-out patch: a Node runner's file list may name its files
             project = self.project(self.after)
             v.test_command = list(project.test_command)
             sandbox, note = self.sandbox()
             logs += [note, f"project: {project.kind}; command: {shlex.join(project.test_command)}"]
-            broken_ok = self.changed_test_files()
-            if patch:
-                broken_ok |= self.apply_test_patch(patch, logs)
             limits = ResourceLimits(timeout_s=self.settings.test_timeout_s)
             repeat = self.options.repeat or self.settings.repeat
             runs: dict[str, list[SideRun]] = {"before": [], "after": []}
