@@ -276,6 +276,43 @@ def test_a_finalize_in_progress_is_followed_live_without_reloading_the_list(
     assert_no_console_errors(live_browsing)
 
 
+def test_a_live_row_says_could_not_test_when_the_tests_gave_no_verdict(
+    live_browsing: Browsing, live_dashboard: Server
+) -> None:
+    # A queued trace whose stored result then says "could not test", as finalize leaves it when
+    # the project's tests cannot be collected (written straight to the server's database).
+    from debugtrace.results import Stage, TraceResult
+    from debugtrace.storage.sql.storage import SQLStorage
+    from debugtrace.testing import UNTESTED_REASON, example_validation
+
+    with live_dashboard.client() as api:
+        doc = {"developer_id": "erin", "repo_url": "https://example.com/r.git"}
+        created = api.post(
+            "/api/traces", params={"finalize": "false"}, json={**doc, "bug_description": "b"}
+        ).json()
+    trace_id = created["id"]
+    storage = SQLStorage(live_dashboard.env["DEBUGTRACE_DATABASE_URL"])
+    try:
+        storage.set_status(trace_id, "queued")
+        page = live_browsing.page
+        page.goto("/")
+        live_row = row(page, trace_id)
+        expect(live_row).to_have_attribute("data-status", "queued")
+        untested = TraceResult(
+            stages=[Stage(name="tests", status="failed", message=UNTESTED_REASON)],
+            validation=example_validation(None),
+        )
+        storage.save_result(trace_id, untested)
+        storage.set_status(trace_id, "finalized")
+    finally:
+        storage.close()
+    expect(live_row).to_have_attribute("data-status", "finalized")
+    expect(live_row.locator(".col-validated")).to_have_text("could not test")
+    page.reload()  # the server renders the same
+    expect(row(page, trace_id).locator(".col-validated")).to_have_text("could not test")
+    assert_no_console_errors(live_browsing)
+
+
 # -- untrusted content ----------------------------------------------------------------------------
 
 

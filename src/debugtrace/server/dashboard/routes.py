@@ -45,7 +45,9 @@ def _oneline(text: str | None, width: int = 80) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _yesno(value: bool | None) -> str:
+def _yesno(value: bool | None, untested: bool = False) -> str:
+    if untested:
+        return "could not test"
     return "—" if value is None else ("yes" if value else "no")
 
 
@@ -315,7 +317,11 @@ def build_router(dash: Dashboard) -> APIRouter:
             trace=trace,
             flash=dash.take_flash(request, trace_id),
             validation=result.validation,
+            verdict=views.verdict_text(result),
             score=result.score(),
+            held_out=views.held_out_view(trace),
+            history=views.history_rows(result),
+            latest_failed=views.latest_failed_run(result),
             metadata=_metadata(trace.metadata),
             stages=views.stage_list(result),
             tests=tests,

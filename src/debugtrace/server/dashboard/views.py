@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast, get_args
 
 from markupsafe import Markup
@@ -27,7 +27,14 @@ from debugtrace.collector import Collector
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace, TraceStatus
 from debugtrace.results import TraceResult
 from debugtrace.server.auth import Principal
-from debugtrace.storage import TraceSummary, Verdict, VerdictFilter
+from debugtrace.storage import (
+    TraceSummary,
+    Verdict,
+    VerdictFilter,
+    could_not_test,
+    latest_run,
+    outcome,
+)
 
 PAGE_SIZE = 25
 SCAN_LIMIT = 10_000
@@ -72,10 +79,10 @@ class Filters:
         elif status not in ("", "any"):
             f.errors.append(f"status: {status!r} is not one of {', '.join(STATUSES)}")
         validated = params.get("validated") or ""
-        if validated in ("yes", "no"):
+        if validated in ("yes", "no", "untested"):
             f.validated = validated
         elif validated not in ("", "any"):
-            f.errors.append("validated: use yes or no")
+            f.errors.append("validated: use yes, no or untested (could not test)")
         for name in ("min_score", "max_score"):
             raw = (params.get(name) or "").strip()
             if not raw:
@@ -99,9 +106,11 @@ class Filters:
 
     @property
     def on_results(self) -> VerdictFilter:
-        """The filters on the finalize result (validated, score range)."""
+        """The filters on the finalize result (validated yes / no / could not test, score
+        range: a score range leaves out traces that could not be tested)."""
         return VerdictFilter(
             validated={"yes": True, "no": False}.get(self.validated),
+            untested=True if self.validated == "untested" else None,
             min_score=self.min_score,
             max_score=self.max_score,
         )
@@ -128,6 +137,8 @@ class Row:
     summary: TraceSummary
     validated: bool | None
     score: int | None
+    untested: bool = False
+    """Could not test (the verdict column says so, not "no")."""
 
 
 @dataclass
@@ -155,7 +166,11 @@ def _scan(
         found = collector.verdicts([s.id for s in page.items])
         for s in page.items:
             verdict = found.get(s.id) or Verdict()
-            row = Row(s, verdict.validated, verdict.score) if on_results.accepts(verdict) else None
+            row = (
+                Row(s, verdict.validated, verdict.score, verdict.untested)
+                if on_results.accepts(verdict)
+                else None
+            )
             yield s, row
         if page.next_cursor is None:
             return
@@ -245,13 +260,21 @@ def overview(collector: Collector, who: Principal) -> Overview:
     out.scores.append(("ungraded", scores.get(None, 0)))
     validated: Counter[str] = Counter()
     for c in stats.verdicts:
-        if c.validated is None:
+        if c.untested:  # its own category: neither validated nor refuted
+            validated["could not test"] += c.traces
+        elif c.validated is None:
             validated["not finalized" if c.status != "finalized" else "no test verdict"] += c.traces
         else:
             validated["validated" if c.validated else "not validated"] += c.traces
     out.validated = [
         (k, validated[k])
-        for k in ("validated", "not validated", "no test verdict", "not finalized")
+        for k in (
+            "validated",
+            "not validated",
+            "could not test",
+            "no test verdict",
+            "not finalized",
+        )
         if k != "no test verdict" or validated[k]
     ]
     if stats.weeks:
@@ -334,6 +357,72 @@ def stage_list(result: TraceResult) -> list[dict[str, Any]]:
                 "log": s.log if s else "",
             }
         )
+    return out
+
+
+def verdict_text(result: TraceResult) -> str:
+    """The trace page's "Fix validated": ``yes``, ``no``, ``could not test: <reason>``, or ``—``
+    (no test verdict)."""
+    v = result.validation
+    if v is not None and v.fix_validated is not None:
+        return "yes" if v.fix_validated else "no"
+    reason = could_not_test(result)
+    return f"could not test: {reason}" if reason is not None else "—"
+
+
+@dataclass
+class RunRow:
+    """One earlier finalize run of a trace, as the History section lists it."""
+
+    finalized_at: datetime | None
+    outcome: str
+    score: int | None
+    complete: bool
+
+
+def history_rows(result: TraceResult) -> list[RunRow]:
+    """The trace's earlier runs, newest first (the result itself is the verdict, shown above)."""
+    return [RunRow(r.finalized_at, outcome(r), r.score(), r.complete) for r in result.history]
+
+
+def latest_failed_run(result: TraceResult) -> RunRow | None:
+    """The newest run when it is not the one shown (it failed before the tests, or is still
+    running, and an earlier verdict stands); None otherwise."""
+    latest = latest_run(result)
+    if latest is result:
+        return None
+    return RunRow(latest.finalized_at, outcome(latest), latest.score(), latest.complete)
+
+
+@dataclass
+class HeldOutView:
+    """Held-out tests of a trace and how the shown run fared against them."""
+
+    patch: str = ""
+    files: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    applied: bool = False
+
+
+def held_out_view(trace: Trace) -> HeldOutView | None:
+    """What the trace page shows of held-out tests: the trace's own (patch, expected ids), and
+    the run's checks (the patch applied, expected tests that did not go from failing to
+    passing); None when there are none."""
+    v = trace.result.validation
+    held = trace.held_out
+    expected = list(v.expected_fail_to_pass) if v is not None else []
+    if held is None and not expected and not (v is not None and v.test_patch):
+        return None
+    out = HeldOutView()
+    if held is not None:
+        out.patch = held.test_patch[:MAX_DIFF_CHARS]
+        out.files = [line[6:] for line in held.test_patch.splitlines() if line.startswith("+++ b/")]
+        out.expected = list(held.fail_to_pass)
+    if v is not None:
+        out.expected = expected or out.expected
+        out.missing = list(v.missing_expected)
+        out.applied = v.test_patch
     return out
 
 

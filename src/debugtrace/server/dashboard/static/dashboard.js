@@ -14,9 +14,16 @@
     return scores.length ? Math.min.apply(null, scores) : null;
   }
 
+  // As the list renders it: yes / no / could not test (no verdict from tests that ran or tried
+  // to: fix_validated null, or a tests stage that failed without a validation) / a dash.
   function validatedOf(result) {
     var v = result && result.validation;
-    return v ? (v.fix_validated ? "yes" : "no") : "\u2014";
+    if (v && v.fix_validated === true) { return "yes"; }
+    if (v && v.fix_validated === false) { return "no"; }
+    var failed = (result && result.stages || []).some(function (st) {
+      return st.name === "tests" && (st.status === "failed" || st.status === "error");
+    });
+    return v || failed ? "could not test" : "\u2014";
   }
 
   function setStatus(span, status) {
