@@ -10,10 +10,19 @@ Layout of one handle (all labelled ``debugtrace=1`` and ``debugtrace.handle=<id>
   its content when no container has it mounted): it only sleeps, as the sandbox user, with no
   capabilities and no network; ``prepare`` copies the worktree into it with ``put_archive``
   (entries owned by the sandbox user) and ``sync_back`` reads it back from it;
-- the image: ``settings.docker_image``, or for a Python project with dependency files its
-  environment image (``debugtrace-env:py-<key>``, built once from that image plus the project's
-  dependencies; see :mod:`debugtrace.sandbox.docker.images`), recorded in
-  ``handle.state["image_tag"]``;
+- the image: ``settings.docker_image``, or the one the project's environment
+  (:attr:`ProjectSpec.environment`, built on the host by :mod:`debugtrace.environments`, the
+  builder both sandboxes use) needs, built once and reused (see
+  :mod:`debugtrace.sandbox.docker.images`): for Python ``debugtrace-env:py-<key>``, a venv
+  ``/opt/env`` with exactly the environment's pinned packages and the project's dist-info (so
+  ``{python}`` is ``/opt/env/bin/python``, :meth:`DockerSandbox.python_for`); for Node
+  ``debugtrace-node:<key>``, the image plus Debian's ``nodejs``, with the environment's
+  ``node_modules`` copied into ``/workspace`` at prepare. Recorded in
+  ``handle.state["image_tag"]``, with a line for people in ``handle.state["note"]``;
+- every run's variables: ``HOME``, :data:`~debugtrace.sandbox.local.DETERMINISM` (``TZ=UTC``,
+  ``PYTHONHASHSEED=0``, the C.UTF-8 locale), the environment's (``PATH`` with its ``bin`` first,
+  ``VIRTUAL_ENV``, ``PYTHONPATH`` with ``{workspace}`` made ``/workspace``), then the project's
+  own; nothing of the host's;
 - per :meth:`DockerSandbox.run`, a *run* container created with that run's
   :class:`~debugtrace.sandbox.ResourceLimits` (memory + swap = ``mem_limit`` so an OOM kill is exit
   137, ``pids_limit``, ``ulimit fsize`` and ``cpu``, network ``none`` unless the run allows it), a
@@ -48,7 +57,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
@@ -64,8 +73,8 @@ from debugtrace.sandbox import (
     fetch_note,
     omitted_notes,
 )
-from debugtrace.sandbox.docker.images import ensure_env_image
-from debugtrace.sandbox.local import disk_usage
+from debugtrace.sandbox.docker.images import ENV_PREFIX, RunImage, image_for
+from debugtrace.sandbox.local import DETERMINISM, disk_usage
 from debugtrace.textutil import BoundedOutput
 
 if TYPE_CHECKING:
@@ -141,9 +150,12 @@ def connect(timeout_s: float = 60) -> Any:
     return client
 
 
-def _tar_worktree(worktree: Path, uid: int, gid: int, buf: IO[bytes]) -> None:
+def _tar_worktree(
+    worktree: Path, uid: int, gid: int, buf: IO[bytes], links: Mapping[str, Path] | None = None
+) -> None:
     """Write the worktree to ``buf`` as a tar of ``workspace/`` (plus an empty ``home/sandbox/``),
-    every entry owned by ``uid:gid``; extracted at ``/`` it also hands both volumes to that user."""
+    every entry owned by ``uid:gid``; extracted at ``/`` it also hands both volumes to that user.
+    ``links`` are host folders added as ``workspace/<name>`` (symlinks inside stay symlinks)."""
 
     def owned(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if info.ischr() or info.isblk() or info.isfifo():
@@ -153,6 +165,9 @@ def _tar_worktree(worktree: Path, uid: int, gid: int, buf: IO[bytes]) -> None:
 
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.add(str(worktree), arcname=WORKDIR.strip("/"), recursive=True, filter=owned)
+        for name, folder in (links or {}).items():
+            arcname = f"{WORKDIR.strip('/')}/{name}"
+            tar.add(str(folder), arcname=arcname, recursive=True, filter=owned)
         home = tarfile.TarInfo(HOME.strip("/"))
         home.type, home.mode = tarfile.DIRTYPE, 0o755
         owned(home)
@@ -188,6 +203,8 @@ class DockerSandbox(Sandbox):
         self.tmp_bytes: int = getattr(settings, "sandbox_tmp_bytes", 512 * 1024**2)
         self.disk_bytes: int = getattr(settings, "sandbox_disk_bytes", 1024**3)
         self.fetch_bytes: int = getattr(settings, "sandbox_fetch_bytes", DEFAULT_FETCH_BYTES)
+        self.progress: Callable[[str], None] | None = None
+        """Told what a long prepare does (an image build), when set."""
         self._client: Any = None
 
     @property
@@ -198,6 +215,14 @@ class DockerSandbox(Sandbox):
             # close its pooled connections when this sandbox goes away
             weakref.finalize(self, self._client.close)
         return self._client
+
+    def python_for(self, project: ProjectSpec) -> str:
+        """``/opt/env/bin/python`` for a Python environment (its image's venv), else
+        :attr:`python` (the image's ``python3``): never a path of the host."""
+        env = project.environment
+        if env is not None and env.kind == "python":
+            return f"{ENV_PREFIX}/bin/python"
+        return self.python
 
     def unavailable(self) -> str | None:
         """Why docker cannot be used here (no engine, no image), or None when it can."""
@@ -224,25 +249,36 @@ class DockerSandbox(Sandbox):
         return str(image.id)
 
     def prepare(self, worktree: Path, project: ProjectSpec) -> SandboxHandle:
-        """Check the engine and image, find or build the project's environment image
-        (:func:`~debugtrace.sandbox.docker.images.ensure_env_image`), make the volumes and copy
-        ``worktree`` into them."""
+        """Check the engine and image, find or build the image the project's environment needs
+        (:func:`~debugtrace.sandbox.docker.images.image_for`), make the volumes and copy
+        ``worktree`` (and the environment's links, e.g. ``node_modules``) into them."""
         docker = _docker()
         worktree = Path(worktree)
         if not worktree.is_dir():
             raise SandboxError(f"worktree {worktree} is not a directory")
         uid, gid = _parse_user(self.user)
         image_id = self._image_id()
-        # the project's environment image (its dependencies installed), or the base image itself
-        tag = ensure_env_image(self.client, self.image, worktree, project)
+        # the image the project's environment needs (built once), or the base image itself
+        run_image = image_for(self.client, self.image, project, self.progress)
+        tag = run_image.tag
         if tag != self.image:
             image_id = self._image_id(tag)
+        links = _links(worktree, run_image)
         hid = uuid.uuid4().hex[:12]
         labels = {LABEL: "1", f"{LABEL}.handle": hid, OWNER_LABEL: _owner()}
-        state = {"id": hid, "image": image_id, "image_tag": tag, "volumes": []}
+        state = {
+            "id": hid,
+            "image": image_id,
+            "image_tag": tag,
+            "volumes": [],
+            "env": {"HOME": HOME, **DETERMINISM, **run_image.env},
+            "note": run_image.note,
+            "warning": run_image.warning,
+        }
         handle = SandboxHandle(worktree, project, state)
         # memory-backed, so the size is a hard limit (a local volume on disk has none)
-        sizes = {"work": disk_usage(worktree) + _TMPFS_SLACK + self.disk_bytes}
+        linked = sum(disk_usage(folder) for folder in links.values())
+        sizes = {"work": disk_usage(worktree) + linked + _TMPFS_SLACK + self.disk_bytes}
         sizes["home"] = self.tmp_bytes
         try:
             for role in ("work", "home"):
@@ -270,7 +306,7 @@ class DockerSandbox(Sandbox):
             handle.state["data"] = data.id
             data.start()  # holds the tmpfs volumes mounted until close
             with tempfile.SpooledTemporaryFile(32 * 1024**2) as tar:
-                _tar_worktree(worktree, uid, gid, tar)
+                _tar_worktree(worktree, uid, gid, tar, links)
                 data.put_archive("/", tar)
         except BaseException as exc:
             self.close(handle)
@@ -312,7 +348,7 @@ class DockerSandbox(Sandbox):
             init=True,
             user=self.user,
             working_dir=WORKDIR,
-            environment={"HOME": HOME, "LANG": "C.UTF-8"},
+            environment=dict(handle.state["env"]),
             hostname="sandbox",
             labels={
                 LABEL: "1",
@@ -371,7 +407,7 @@ class DockerSandbox(Sandbox):
         fetch: Sequence[str],
     ) -> RunResult:
         api = self.client.api
-        env = {"HOME": HOME, "LANG": "C.UTF-8", **dict(handle.project.env)}
+        env = {**handle.state["env"], **dict(handle.project.env)}
         exec_id = api.exec_create(
             container.id, argv, workdir=WORKDIR, user=self.user, environment=env, stdin=False
         )["Id"]
@@ -414,6 +450,8 @@ class DockerSandbox(Sandbox):
         files, omitted = self._fetch(container, fetch)
         text = out.text()
         text += omitted_notes(omitted)
+        if handle.state.get("warning"):
+            text += f"\n[debugtrace sandbox: {handle.state['warning']}]\n"
         return RunResult(
             exit_code=exit_code,
             output=text,
@@ -544,6 +582,19 @@ class DockerSandbox(Sandbox):
                         _extract(tar, member, handle.worktree)
         except docker.errors.DockerException as exc:
             raise SandboxError(f"could not copy the workspace back: {exc}") from exc
+
+
+def _links(worktree: Path, run_image: RunImage) -> dict[str, Path]:
+    """The environment's folders to copy into the workspace: plain names the worktree does not
+    have already (as the local sandbox links them)."""
+    links: dict[str, Path] = {}
+    for name, folder in run_image.links.items():
+        if "/" in name or name in ("", ".", "..") or os.path.lexists(worktree / name):
+            continue
+        if not Path(folder).is_dir():
+            raise SandboxError(f"the environment's {name} ({folder}) is missing: build it again")
+        links[name] = Path(folder)
+    return links
 
 
 def _sockets_of(api: Any, stream: Any) -> list[Any]:
