@@ -3,10 +3,11 @@
 Needs the extra ``parquet`` (``pip install 'debugtrace-collector[parquet]'``).
 
 Columns: who, where and when; event counts per kind; the test verdict (``fix_validated``, null
-with ``could_not_test`` saying why when the tests gave no verdict; ``fail_to_pass``); the score (:meth:`debugtrace.results.TraceResult.score`) and each grader's latest
-score (``scores``, a map); the chat messages of :mod:`debugtrace.export.chat` as JSON text. Rows are
-written in row groups of :data:`ROW_GROUP_ROWS` rows (or fewer when their messages pass
-:data:`ROW_GROUP_BYTES`), so memory stays flat whatever the number of traces.
+with ``could_not_test`` saying why when the tests gave no verdict; ``fail_to_pass``); the score
+(:meth:`debugtrace.results.TraceResult.score`) and each grader's latest score (``scores``, a map);
+the chat messages of :mod:`debugtrace.export.chat` as JSON text. Rows are written in row groups
+of :data:`ROW_GROUP_ROWS` rows (or fewer when their messages pass :data:`ROW_GROUP_BYTES`), so
+memory stays flat whatever the number of traces.
 """
 
 from __future__ import annotations
