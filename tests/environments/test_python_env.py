@@ -147,16 +147,35 @@ def test_dev_extras_that_cannot_be_installed_are_left_out_with_a_note(
     assert "dev extras could not be installed" in env.description
 
 
-def test_a_dependency_without_a_wheel_is_a_clear_build_error(
+def test_a_runtime_dependency_without_a_wheel_is_a_clear_build_error(
     tmp_path: Path, settings: Settings
 ) -> None:
     # docopt has only ever been released as an sdist: building it would run its setup.py
-    root = project(tmp_path / "p", {"requirements.txt": "docopt==0.6.2\n", "test_p.py": ""})
+    root = project(
+        tmp_path / "p",
+        {
+            "pyproject.toml": '[project]\nname = "p"\ndependencies = ["docopt==0.6.2"]\n',
+            "test_p.py": "",
+        },
+    )
     with pytest.raises(EnvBuildError, match="docopt") as err:
         build(root, settings)
     assert "wheel" in str(err.value) or "binary" in str(err.value)
     # nothing half-built is reused
     assert not list((settings.data_dir / "envs" / "python").glob("*/.debugtrace-complete"))
+
+
+def test_a_test_dependency_without_a_wheel_is_left_out_and_said(
+    tmp_path: Path, settings: Settings
+) -> None:
+    # Markdown's tox.ini asks for pytidylib (an sdist): its tests skip without it
+    root = project(
+        tmp_path / "p",
+        {"requirements-test.txt": "docopt==0.6.2\niniconfig\n", "test_p.py": ""},
+    )
+    env = build(root, settings)
+    assert "left out (test dependencies with no wheel): docopt" in env.description
+    assert any(p.startswith("iniconfig==") for p in env.pins)
 
 
 def test_requires_python_picks_an_interpreter_that_fits(tmp_path: Path, settings: Settings) -> None:

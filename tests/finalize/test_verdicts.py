@@ -71,7 +71,8 @@ def test_a_module_the_environment_lacks_is_could_not_test_not_not_validated(
 def test_an_environment_that_cannot_be_built_is_could_not_test(
     repo: Path, collector: Collector
 ) -> None:
-    (repo / "requirements.txt").write_text("docopt==0.6.2\n")  # an sdist only: never built here
+    # a run-time dependency released as an sdist only: never built on the host
+    (repo / "setup.cfg").write_text("[options]\ninstall_requires = docopt==0.6.2\n")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "deps")
     trace = collector.submit(example_trace(repo))

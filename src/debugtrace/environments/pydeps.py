@@ -117,6 +117,9 @@ class Dependencies:
     """Specifiers from ``-c`` constraint files inside the checkout."""
     optional: list[str] = field(default_factory=list)
     """Specifiers of the ``dev`` extras and groups: installed when they can be."""
+    runtime: set[str] = field(default_factory=set)
+    """Normalised names the project needs at run time (``dependencies``, ``install_requires``);
+    the others are only its tests'."""
     ignored: list[str] = field(default_factory=list)
     """One short note per file or line not used (``requirements.txt:3: pip option --index-url
     ignored``); it names the place and the reason, never the text."""
@@ -245,6 +248,14 @@ class _Reader:
         else:
             self.found.append((name, spec, constraint))
 
+    def runtime_specs(self, specs: object) -> None:
+        """Note the names of run-time requirements (their specifiers are added as usual)."""
+        for spec in _list(specs):
+            if isinstance(spec, str):
+                m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+                if m:
+                    self.deps.runtime.add(norm_name(m.group(1)))
+
     def table(self, where: str, extras: object) -> None:
         """Remember the project's extras (a name -> list of specifiers table)."""
         if isinstance(extras, dict):
@@ -301,6 +312,7 @@ class _Reader:
             if isinstance(project.get("name"), str):
                 self.names.add(norm_name(project["name"]))
             reqs += _list(project.get("dependencies"))
+            self.runtime_specs(project.get("dependencies"))
             self.table(name, project.get("optional-dependencies"))
         groups = data.get("dependency-groups")
         if isinstance(groups, dict):  # PEP 735; {include-group = ...} tables are skipped
@@ -328,6 +340,7 @@ class _Reader:
         if meta:
             self.names.add(norm_name(meta))
         reqs = _cfg_lines(cfg.get("options", "install_requires", fallback=""))
+        self.runtime_specs(reqs)
         reqs += _cfg_lines(cfg.get("options", "tests_require", fallback=""))
         if cfg.has_section("options.extras_require"):
             self.table(
@@ -402,6 +415,8 @@ class _Reader:
                 if kw.arg == "name" and isinstance(value, str):
                     self.names.add(norm_name(value))
                 elif kw.arg in ("install_requires", "tests_require"):
+                    if kw.arg == "install_requires":
+                        self.runtime_specs(value)
                     for req in _list(value):
                         if isinstance(req, str):
                             self.add(name, req)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,8 +105,9 @@ def build_python(
     meta = read_project_meta(root)
     interp = choose_interpreter(meta.requires_python, settings.python)
     requirements = list(deps.requirements)
-    names = {norm_name(re.split(r"[\s\[<>=!~;(]", r, maxsplit=1)[0]) for r in requirements}
-    if "pytest" not in names:
+    # pytest runs the tests (and so its plugins load) unless the project runs under unittest:
+    # then its environment is what tox gives it (pytest would bring packages that change it)
+    if project.report_format != "unittest" and "pytest" not in map(_name_of, requirements):
         requirements.append("pytest")
     key = _key(interp, deps, requirements, meta)
     path = Path(settings.data_dir).resolve() / "envs" / "python" / f"py{interp.short}-{key[:16]}"
@@ -238,13 +240,51 @@ def _build(
                 install(requirements + deps.optional)
             except EnvBuildError:
                 notes.append("its dev extras could not be installed and were left out")
-                install(requirements)
+                _install_test_side(install, requirements, deps, notes)
         else:
-            install(requirements)
+            _install_test_side(install, requirements, deps, notes)
         if deps.ignored:
             notes.append("ignored: " + "; ".join(deps.ignored[:5]))
     _put_project(path, interp, meta)
     return notes
+
+
+_NO_WHEEL = (
+    re.compile(r"([A-Za-z0-9][\w.-]*)(?:==\S+)? (?:has|have) no usable wheels"),
+    re.compile(r"versions of ([A-Za-z0-9][\w.-]*) have no usable wheels"),
+    re.compile(r"satisfies the requirement ([A-Za-z0-9][\w.-]*)"),
+)
+
+
+def _install_test_side(
+    install: Callable[[list[str]], None],
+    requirements: list[str],
+    deps: Dependencies,
+    notes: list[str],
+) -> None:
+    """Install ``requirements``; a *test-only* dependency that has no wheel (the host never
+    builds one) is left out, said in ``notes``, and the rest installed. A run-time dependency
+    without a wheel fails the build: the verdict would not be about the project's code."""
+    reqs = list(requirements)
+    for _ in range(5):
+        try:
+            install(reqs)
+            return
+        except EnvBuildError as exc:
+            names = {norm_name(m) for rx in _NO_WHEEL for m in rx.findall(str(exc))}
+            drop = [r for r in reqs if _name_of(r) in names and _name_of(r) not in deps.runtime]
+            if not drop or _name_of(drop[0]) == "pytest":
+                raise
+            notes.append(
+                "left out (test dependencies with no wheel): "
+                + ", ".join(_name_of(r) for r in drop)
+            )
+            reqs = [r for r in reqs if r not in drop]
+    install(reqs)
+
+
+def _name_of(spec: str) -> str:
+    return norm_name(re.split(r"[\s\[<>=!~;(@]", spec, maxsplit=1)[0])
 
 
 def _put_project(path: Path, interp: Interpreter, meta: ProjectMeta) -> None:

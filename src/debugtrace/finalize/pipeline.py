@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from filelock import FileLock
 
     from debugtrace.finalize.workspace import Workspace
-    from debugtrace.sandbox import ProjectSpec, Sandbox
+    from debugtrace.sandbox import ProjectSpec, ResourceLimits, Sandbox
 
 __all__ = ["finalize", "grader_names", "regrade"]
 
@@ -338,22 +338,14 @@ class _Run:
             logs += [note, f"project: {project.kind}; command: {shlex.join(project.test_command)}"]
             limits = ResourceLimits(timeout_s=self.settings.test_timeout_s)
             repeat = self.options.repeat or self.settings.repeat
-            runs: dict[str, list[SideRun]] = {"before": [], "after": []}
-            for side, tree in (("before", self.before), ("after", self.after)):
-                spec = self.with_environment(tree, project, side, logs)
-                v.environment = v.environment or (
-                    spec.environment.description if spec.environment else ""
-                )
-                python = sandbox.python_for(spec)
-                if side == "after":
-                    self.after_spec = spec
-                for i in range(repeat):
-                    label = f"{side} run {i + 1}" if repeat > 1 else f"{side} run"
-                    run = run_side(sandbox, python, tree, spec, limits, side)
-                    logs.append(self.run_log(run, label))
-                    if run.problem:
-                        raise CouldNotTest(run.problem)
-                    runs[side].append(run)
+            specs = {
+                side: self.with_environment(tree, project, side, logs)
+                for side, tree in (("before", self.before), ("after", self.after))
+            }
+            env = specs["after"].environment
+            v.environment = env.description if env is not None else ""
+            self.after_spec = specs["after"]
+            runs = self.run_sides(sandbox, specs, limits, repeat, logs)
             before = judge_broken(runs["before"][-1].report, runs["after"][-1].report, broken_ok)
             after = runs["after"][-1].report.outcomes
             flaky = _flaky([r.report.outcomes for r in runs["before"]]) | _flaky(
@@ -378,6 +370,49 @@ class _Run:
             st.log = "\n".join(logs)
             self.redact_test_ids(v)
         st.message = _summary(v)
+
+    def run_sides(
+        self,
+        sandbox: Sandbox,
+        specs: dict[str, ProjectSpec],
+        limits: ResourceLimits,
+        repeat: int,
+        logs: list[str],
+    ) -> dict[str, list[SideRun]]:
+        """Run each side ``repeat`` times; the two sides at once when the sandbox keeps
+        concurrent runs apart (their own network and process namespaces), else one after the
+        other. Raises :class:`CouldNotTest` for the first side (before, then after) that gave
+        no verdict."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        trees = {"before": self.before, "after": self.after}
+
+        def side_runs(side: str) -> list[tuple[str, SideRun]]:
+            spec, tree = specs[side], trees[side]
+            assert tree is not None
+            out = []
+            for i in range(repeat):
+                label = f"{side} run {i + 1}" if repeat > 1 else f"{side} run"
+                run = run_side(sandbox, sandbox.python_for(spec), tree, spec, limits, side)
+                out.append((label, run))
+                if run.problem:
+                    break
+            return out
+
+        if sandbox.isolates_runs:
+            with ThreadPoolExecutor(2, thread_name_prefix="debugtrace-tests") as pool:
+                done = dict(zip(specs, pool.map(side_runs, specs), strict=True))
+        else:
+            done = {side: side_runs(side) for side in specs}
+        runs: dict[str, list[SideRun]] = {}
+        for side, labelled in done.items():
+            logs += [self.run_log(run, label) for label, run in labelled]
+            runs[side] = [run for _, run in labelled]
+        for side in specs:
+            problem = next((r.problem for r in runs[side] if r.problem), None)
+            if problem:
+                raise CouldNotTest(problem)
+        return runs
 
     def held_out(self) -> tuple[str, tuple[str, ...]]:
         """The held-out test patch and expected fail_to_pass ids: the options', else the

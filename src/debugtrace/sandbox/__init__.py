@@ -124,6 +124,9 @@ class Sandbox(ABC):
     """Runs commands for one worktree at a time, isolated from the host. Always ``close`` it."""
 
     name: str = ""
+    isolates_runs: bool = False
+    """Whether two runs at once cannot see each other (own network, processes, files): then
+    finalize runs the before and after tests in parallel."""
     python: str = "python3"
     """How to start Python inside this sandbox (``{python}`` in test commands)."""
 

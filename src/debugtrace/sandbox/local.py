@@ -444,6 +444,8 @@ class LocalSandbox(Sandbox):
         if use_bwrap and not bwrap:
             raise SandboxError("bubblewrap is not installed: apt-get install bubblewrap")
         self.as_root = os.geteuid() == 0
+        # bubblewrap gives each run its own network, PID and IPC namespaces and /tmp
+        self.isolates_runs = self.bwrap is not None
         self.tmp_bytes = _setting(settings, "sandbox_tmp_bytes")
         self.disk_bytes = _setting(settings, "sandbox_disk_bytes")
         self.fetch_bytes = _setting(settings, "sandbox_fetch_bytes") or DEFAULT_FETCH_BYTES

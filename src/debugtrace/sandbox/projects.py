@@ -94,7 +94,8 @@ def _unittest_command(path: Path) -> tuple[str, ...] | None:
 
     for name in ("tox.ini", "setup.cfg"):
         text = read_small(path, name) or ""
-        m = re.search(r"python\S*\s+-m\s+unittest\b([^\n]*)", text)
+        # `python -m unittest ...`, `coverage run --source=x -m unittest ...`
+        m = re.search(r"^[^#\n]*\s-m\s+unittest\b([^\n]*)", text, re.M)
         if m is None:
             if name == "setup.cfg" and re.search(r"^\s*test_suite\s*=", text, re.M):
                 return UNITTEST
@@ -105,12 +106,20 @@ def _unittest_command(path: Path) -> tuple[str, ...] | None:
             return UNITTEST
         args: list[str] = []
         if words[:1] == ["discover"]:
-            words = words[1:]
-            while len(words) >= 2 and words[0] in _UNITTEST_OPTIONS:
-                value = words[1]
+            words = [w.replace("{toxinidir}/", "") for w in words[1:]]
+            positional = ["-s", "-p", "-t"]  # discover [start [pattern [top]]]
+            while words:
+                if words[0] in _UNITTEST_OPTIONS and len(words) >= 2:
+                    option, value, words = words[0], words[1], words[2:]
+                elif not words[0].startswith("-") and positional:
+                    option, value, words = positional[0], words[0], words[1:]
+                else:
+                    words = words[1:]
+                    continue
+                if option in positional:
+                    positional.remove(option)
                 if re.fullmatch(r"[\w*.?\[\]-]+(/[\w*.?\[\]-]+)*", value) and ".." not in value:
-                    args += [words[0], value]
-                words = words[2:]
+                    args += [option, value]
         return (*UNITTEST, *args)
     return None
 
