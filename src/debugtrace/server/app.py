@@ -430,11 +430,11 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         An optional JSON body gives held-out tests for this run, overriding the trace's own:
         `test_patch` (a diff of test files applied to both runs; bounded like an edit's diff)
         and `fail_to_pass` (test ids that must go from failing to passing)."""
+        await owned_trace(trace_id, who)  # an unknown (or another's) trace: 404 first
         body = await request.body()
         options = None
         if body.strip():
             options = await run_in_threadpool(collector.finalize_request, body)
-        await owned_trace(trace_id, who)
         job = await run_in_threadpool(partial(collector.enqueue, trace_id, options=options))
         return Response(
             job.model_dump_json(),
