@@ -127,3 +127,28 @@ def test_a_project_that_configures_pytest_runs_under_pytest(tmp_path: Path) -> N
     spec = detect_project(root)
     assert spec is not None and spec.report_format == "junit"
     assert "--continue-on-collection-errors" in spec.test_command
+
+
+def test_the_version_module_a_vcs_build_plugin_writes_is_known(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {
+            "pyproject.toml": (
+                '[project]\nname = "p"\nversion = "1.2.3"\n'
+                '[tool.hatch]\nbuild.hooks.vcs.version-file = "src/p/version.py"\n'
+            )
+        },
+    )
+    meta = read_project_meta(root)
+    assert meta.version_file == "src/p/version.py"
+    namespace: dict[str, object] = {}
+    exec(meta.version_module(), namespace)
+    assert (namespace["version"], namespace["version_tuple"]) == ("1.2.3", (1, 2, 3))
+
+
+def test_a_version_file_outside_the_checkout_is_ignored(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {"pyproject.toml": '[tool.setuptools_scm]\nwrite_to = "../../etc/evil.py"\n'},
+    )
+    assert read_project_meta(root).version_file is None

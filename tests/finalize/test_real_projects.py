@@ -13,6 +13,7 @@ itself; ``node_modules`` from its lockfile) and find exactly the ``fail_to_pass`
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from debugtrace import Collector, Settings
+from debugtrace.environments.pydeps import read_project_meta
 from debugtrace.gitdiff import split_diff
 from support import DATA
 from support.calc_repo import git
@@ -34,8 +36,15 @@ def case_repo(case: Path, dest: Path) -> str:
         tar.extractall(dest.parent / "extract", filter="data")
     (top,) = (dest.parent / "extract").iterdir()
     top.rename(dest)
+    # what a clone of the repository would not have: an sdist's build metadata and the version
+    # module a VCS build plugin wrote (finalize must cope without them)
+    for built in [*dest.glob("*.egg-info"), *dest.glob("src/*.egg-info"), dest / "PKG-INFO"]:
+        shutil.rmtree(built) if built.is_dir() else built.unlink(missing_ok=True)
+    meta = read_project_meta(dest)
+    if meta.version_file:
+        (dest / meta.version_file).unlink(missing_ok=True)
     git(dest, "init", "-q", "-b", "main")
-    git(dest, "add", "-f", ".")
+    git(dest, "add", ".")
     git(dest, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "release")
     return git(dest, "rev-parse", "HEAD")
 

@@ -542,6 +542,20 @@ class ProjectMeta:
     import_root: str = "."
     """The folder (relative to the checkout) that holds its importable code: ``src`` for a
     src layout, what ``package-dir`` maps the root to, else the checkout itself."""
+    version_file: str | None = None
+    """The module a VCS version plugin writes at build time (hatch-vcs ``version-file``,
+    setuptools-scm ``version_file``/``write_to``); a checkout does not have it."""
+
+    def version_module(self) -> bytes:
+        """What setuptools-scm would write into :attr:`version_file` (for this version)."""
+        parts = ", ".join(
+            repr(int(p) if p.isdigit() else p) for p in re.split(r"[.+]", self.version)
+        )
+        return (
+            "# written by debugtrace: a checkout has no version from its VCS build plugin\n"
+            f"__version__ = version = {self.version!r}\n"
+            f"__version_tuple__ = version_tuple = ({parts},)\n"
+        ).encode()
 
 
 _VERSION_LINE = re.compile(r"""^__version__\s*(?::\s*str\s*)?=\s*['"]([^'"\n]{1,64})['"]""", re.M)
@@ -607,6 +621,7 @@ def read_project_meta(worktree: Path) -> ProjectMeta:
         package_dir = setuptools.get("package-dir")
         if isinstance(package_dir, dict) and isinstance(package_dir.get(""), str):
             meta.import_root = package_dir[""]
+        meta.version_file = _version_file(tool)
     text = _read_text(root, "setup.cfg")
     if text is not None:
         cfg = configparser.ConfigParser(interpolation=None)
@@ -643,6 +658,29 @@ def read_project_meta(worktree: Path) -> ProjectMeta:
     if meta.version == "0+unknown" and meta.name:
         meta.version = _version_line(root, meta) or meta.version
     return meta
+
+
+def _dig(data: object, *keys: str) -> object:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _version_file(tool: dict[str, Any]) -> str | None:
+    """Where hatch-vcs or setuptools-scm write the version module, if they are configured to."""
+    for found in (
+        _dig(tool, "hatch", "build", "hooks", "vcs", "version-file"),
+        _dig(tool, "setuptools_scm", "version_file"),
+        _dig(tool, "setuptools_scm", "write_to"),
+    ):
+        if (
+            isinstance(found, str)
+            and re.fullmatch(r"[\w.-]+(/[\w.-]+)*\.py", found)
+            and ".." not in found.split("/")
+            and not found.startswith(".git")
+        ):
+            return found
+    return None
 
 
 def _setup_py_meta(text: str, meta: ProjectMeta) -> None:

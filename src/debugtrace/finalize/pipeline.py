@@ -17,6 +17,7 @@ stage never loses what the earlier ones found, and the trace itself is never los
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shlex
@@ -468,9 +469,28 @@ class _Run:
                 raise CouldNotTest(f"the checkout already has {name}, which the runner needs")
             target.write_bytes(data)
         env = build_environment(tree, project, self.settings, self.say)
+        if env is not None and env.kind == "python":
+            self.write_version_module(tree, logs)
         if env is not None:
             logs.append(f"{side} environment: {env.description}")
         return replace(project, environment=env)
+
+    def write_version_module(self, tree: Path, logs: list[str]) -> None:
+        """Write the version module a VCS build plugin would (hatch-vcs, setuptools-scm) when
+        the checkout lacks it: the package imports it, and a checkout is never built."""
+        from debugtrace.environments.pydeps import read_project_meta
+
+        meta = read_project_meta(tree)
+        if meta.version_file is None:
+            return
+        target = tree / meta.version_file
+        try:
+            inside = target.parent.resolve(strict=True).is_relative_to(tree.resolve())
+        except OSError:
+            return
+        if inside and not os.path.lexists(target):
+            target.write_bytes(meta.version_module())
+            logs.append(f"wrote {meta.version_file} (version {meta.version}): the build would")
 
     def say(self, text: str) -> None:
         """Progress of a long step (an environment build), shown as the running stage's log."""
