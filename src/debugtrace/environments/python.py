@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_python", "find_uv", "site_packages"]
 
-RECIPE = "py-env-1"
+RECIPE = "py-env-2"
 """Bump when what goes into an environment changes in a way the key does not capture."""
 COMPLETE = ".debugtrace-complete"
 _UV_ENV = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_CACHE_DIR")
@@ -227,7 +227,10 @@ def _build(
             shown = " ".join(reqs)
             _say(progress, f"installing (wheels only): {shown[:300]}")
             if uv:
-                argv = [uv, "pip", "install", "--no-config", "--python", python]
+                # bytecode now: the environment is read-only to the tests, which would
+                # otherwise compile every module they import on every run
+                argv = [uv, "pip", "install", "--no-config", "--compile-bytecode"]
+                argv += ["--python", python]
                 argv += ["--only-binary", ":all:", "-r", str(req), "-c", str(cons)]
             else:
                 argv = [sys.executable, "-m", "pip", "--python", python, "install"]
