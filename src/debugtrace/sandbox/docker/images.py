@@ -123,7 +123,7 @@ MAX_DIST_INFO_BYTES = 4 * 1024**2
 """Largest file of the project's dist-info copied into an image (they are a few hundred bytes)."""
 _RECIPE = "v1"
 """Bump when the generated Dockerfiles change in a way the keys do not capture."""
-_ENV_RECIPE = "py-env-image-1"
+_ENV_RECIPE = "py-env-image-2"
 _NODE_RECIPE = "node-image-1"
 
 _locks: dict[str, threading.Lock] = {}
@@ -550,24 +550,35 @@ def _dist_info(env: Environment) -> dict[str, bytes]:
     return files
 
 
-def _env_dockerfile(base_tag: str, has_wheels: bool, drop: Sequence[str]) -> str:
-    py = f"{ENV_PREFIX}/bin/python"
-    steps = [f"python3 -m venv {ENV_PREFIX}"]
-    if has_wheels:
-        steps.append(
-            f"{py} -m pip install --no-cache-dir --disable-pip-version-check --no-index "
-            "--no-deps /tmp/build/wheels/*.whl"
-        )
-    purelib = """'import sysconfig; print(sysconfig.get_paths()["purelib"])'"""
-    steps.append(f'cp -R /tmp/build/project/. "$({py} -c {purelib})/"')
-    if drop:  # what the venv module put in that the environment does not have
-        steps.append(f"{py} -m pip uninstall --yes --disable-pip-version-check {' '.join(drop)}")
-    steps.append("rm -rf /tmp/build")
+_ENV_INSTALL = """\
+#!/bin/sh
+# the environment's pins into a fresh venv, with the pip beside the image's python3 (pip's
+# --python) when it has one, else with the venv's own pip, removed again afterwards
+set -eu
+python3 -m venv --without-pip {prefix}
+if python3 -m pip --python {prefix}/bin/python --version >/dev/null 2>&1; then
+    pip() {{ python3 -m pip --python {prefix}/bin/python "$@"; }}
+    drop=""
+else
+    {prefix}/bin/python -m ensurepip --default-pip >/dev/null
+    pip() {{ {prefix}/bin/python -m pip "$@"; }}
+    drop="{drop}"
+fi
+if ls /tmp/build/wheels/*.whl >/dev/null 2>&1; then
+    pip install --no-cache-dir --disable-pip-version-check --no-index --no-deps \\
+        /tmp/build/wheels/*.whl
+fi
+site="$({prefix}/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+cp -R /tmp/build/project/. "$site/"
+if [ -n "$drop" ]; then pip uninstall --yes --disable-pip-version-check $drop; fi
+"""
+
+
+def _env_dockerfile(base_tag: str) -> str:
     return (
-        f"FROM {base_tag}\nUSER root\nCOPY wheels/ /tmp/build/wheels/\n"
-        "COPY project/ /tmp/build/project/\nRUN "
-        + " \\\n && ".join(steps)
-        + f"\nENV PATH={ENV_PREFIX}/bin:{SYS_PATH} VIRTUAL_ENV={ENV_PREFIX}\n"
+        f"FROM {base_tag}\nUSER root\nCOPY . /tmp/build/\n"
+        "RUN sh /tmp/build/install.sh && rm -rf /tmp/build\n"
+        f"ENV PATH={ENV_PREFIX}/bin:{SYS_PATH} VIRTUAL_ENV={ENV_PREFIX}\n"
     )
 
 
@@ -639,8 +650,9 @@ def _build_python_env(
                     + f": {exc}"
                 ) from None
         names = {norm_name(p.split("==", 1)[0]) for p in pins}
-        drop = [n for n in ("pip", "setuptools") if n not in names]
-        (ctx / "Dockerfile").write_text(_env_dockerfile(base_tag, bool(pins), drop))
+        drop = " ".join(n for n in ("pip", "setuptools") if n not in names)
+        (ctx / "install.sh").write_text(_ENV_INSTALL.format(prefix=ENV_PREFIX, drop=drop))
+        (ctx / "Dockerfile").write_text(_env_dockerfile(base_tag))
         _say(progress, f"docker build {tag} FROM {base_tag} ({len(pins)} packages)")
         labels = {PYTHON_LABEL: image_py, HOST_PYTHON_LABEL: env.python_version or ""}
         return _build(client, ctx, tag, key, progress, f"the environment image {tag}", labels)
