@@ -347,13 +347,18 @@ def test_a_node_project_runs_node_test_with_its_node_modules(
     }
     assert not (root / "node_modules").exists()  # copied into the volume, not the worktree
 
+    # a worktree the local sandbox prepared links node_modules to the host folder: copied too
+    (root / "node_modules").symlink_to(spec.environment.links["node_modules"])
     handle = sandbox.prepare(root, spec)
     try:
         tag = handle.state["image_tag"]
         assert tag.startswith(f"{NODE_REPO}:")
         version = docker_engine.images.get(tag).labels[NODE_LABEL]
         assert version.startswith("18.")
-        script = "node --version; echo $PATH; test -L node_modules/.bin/semver && semver 1.2.3"
+        script = (
+            "node --version; echo $PATH; test ! -L node_modules && "
+            "test -L node_modules/.bin/semver && semver 1.2.3"
+        )
         r = sandbox.run(handle, ["sh", "-c", script], _L)
         assert r.exit_code == 0, r.output
         node, path, semver = r.output.split()

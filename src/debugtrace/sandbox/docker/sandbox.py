@@ -3,7 +3,8 @@
 Layout of one handle (all labelled ``debugtrace=1`` and ``debugtrace.handle=<id>``):
 
 - two volumes, both memory-backed (tmpfs) and so bounded in size: ``/workspace`` (the worktree,
-  also the working directory; the checkout's size plus ``DEBUGTRACE_SANDBOX_DISK_BYTES``) and
+  also the working directory; the checkout's size, plus the environment's copied links such as
+  ``node_modules``, plus ``DEBUGTRACE_SANDBOX_DISK_BYTES``) and
   ``/home/sandbox`` (``HOME``, so ``pip install --user`` or caches survive from a setup command
   to the tests; ``DEBUGTRACE_SANDBOX_TMP_BYTES``);
 - a *data* container that holds the volumes mounted for the handle's life (a tmpfs volume loses
@@ -157,14 +158,19 @@ def _tar_worktree(
     every entry owned by ``uid:gid``; extracted at ``/`` it also hands both volumes to that user.
     ``links`` are host folders added as ``workspace/<name>`` (symlinks inside stay symlinks)."""
 
+    replaced = {f"{WORKDIR.strip('/')}/{name}" for name in links or {}}
+
     def owned(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if info.ischr() or info.isblk() or info.isfifo():
+            return None
+        if info.issym() and info.name in replaced:  # a local sandbox's link: the copy replaces it
             return None
         info.uid, info.gid, info.uname, info.gname = uid, gid, "", ""
         return info
 
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.add(str(worktree), arcname=WORKDIR.strip("/"), recursive=True, filter=owned)
+        replaced.clear()  # inside the copies, every link stays a link
         for name, folder in (links or {}).items():
             arcname = f"{WORKDIR.strip('/')}/{name}"
             tar.add(str(folder), arcname=arcname, recursive=True, filter=owned)
@@ -589,7 +595,13 @@ def _links(worktree: Path, run_image: RunImage) -> dict[str, Path]:
     have already (as the local sandbox links them)."""
     links: dict[str, Path] = {}
     for name, folder in run_image.links.items():
-        if "/" in name or name in ("", ".", "..") or os.path.lexists(worktree / name):
+        if "/" in name or name in ("", ".", ".."):
+            continue
+        there = worktree / name
+        # the worktree's own folder wins; the local sandbox's link to the same folder does not
+        if os.path.lexists(there) and not (
+            there.is_symlink() and there.resolve() == Path(folder).resolve()
+        ):
             continue
         if not Path(folder).is_dir():
             raise SandboxError(f"the environment's {name} ({folder}) is missing: build it again")
