@@ -336,6 +336,7 @@ class _Run:
             project = self.project(self.after)
             v.test_command = list(project.test_command)
             sandbox, note = self.sandbox()
+            sandbox.progress = self.say
             logs += [note, f"project: {project.kind}; command: {shlex.join(project.test_command)}"]
             limits = ResourceLimits(timeout_s=self.settings.test_timeout_s)
             repeat = self.options.repeat or self.settings.repeat
@@ -347,6 +348,9 @@ class _Run:
             v.environment = env.description if env is not None else ""
             self.after_spec = specs["after"]
             runs = self.run_sides(sandbox, specs, limits, repeat, logs)
+            notes = {r.note for side in runs.values() for r in side if r.note}
+            if notes:  # the sandbox ran them elsewhere (an image with its own interpreter)
+                v.environment += "; in the sandbox: " + "; ".join(sorted(notes))
             before = judge_broken(runs["before"][-1].report, runs["after"][-1].report, broken_ok)
             after = runs["after"][-1].report.outcomes
             flaky = _flaky([r.report.outcomes for r in runs["before"]]) | _flaky(
@@ -503,8 +507,9 @@ class _Run:
         """The stage log's lines for one run (its output redacted and bounded)."""
         res = run.result
         count = f"{len(run.report.outcomes)} tests" if run.problem is None else "no verdict"
+        where = f" [{run.note}]" if run.note else ""
         return (
-            f"--- {label}: {shlex.join(run.argv)} -> exit {res.exit_code}"
+            f"--- {label}{where}: {shlex.join(run.argv)} -> exit {res.exit_code}"
             f"{' (timed out)' if res.timed_out else ''}, {count}, "
             f"{res.duration_s:.1f}s\n{self.clean(res.output, LOG_BYTES // 4)}"
         )

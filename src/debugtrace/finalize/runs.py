@@ -45,6 +45,8 @@ class SideRun:
     report: tr.Report
     problem: str | None = None
     """Why the run could not test (then ``report`` is empty), None when it could."""
+    note: str = ""
+    """What the sandbox said about where it ran (the image, built or reused)."""
 
 
 def expand(argv: tuple[str, ...], python: str) -> list[str]:
@@ -102,12 +104,13 @@ def run_side(
     try:
         argv = expand(project.test_command, python)
         res = sandbox.run(handle, argv, limits, fetch=[JUNIT, REPORT])
+        note = str(handle.state.get("note") or "")
     finally:
         sandbox.close(handle)
     try:
-        return SideRun(argv, res, check(res, project, tree, argv, side, limits))
+        return SideRun(argv, res, check(res, project, tree, argv, side, limits), note=note)
     except CouldNotTest as exc:
-        return SideRun(argv, res, tr.Report(), str(exc))
+        return SideRun(argv, res, tr.Report(), str(exc), note=note)
 
 
 def check(

@@ -7,7 +7,7 @@ runs the same behaviour tests against every backend (``local``, ``docker``, a pl
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,6 +127,9 @@ class Sandbox(ABC):
     isolates_runs: bool = False
     """Whether two runs at once cannot see each other (own network, processes, files): then
     finalize runs the before and after tests in parallel."""
+    progress: Callable[[str], None] | None = None
+    """Where long preparations (an image build) report what they do; finalize sets it to
+    its stage log. A handle's ``state["note"]``, if set, is logged with each run."""
     python: str = "python3"
     """How to start Python inside this sandbox (``{python}`` in test commands)."""
 

@@ -200,6 +200,7 @@ class DockerSandbox(Sandbox):
     """Runs each command in a fresh container of ``settings.docker_image``; see the module doc."""
 
     name = "docker"
+    isolates_runs = True  # a container per run: own network, processes and files
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.image: str = getattr(settings, "docker_image", "debugtrace-python:3.11")
