@@ -11,6 +11,7 @@ means the environment is wrong.
 from __future__ import annotations
 
 import shlex
+import shutil
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,14 @@ def run_side(
     side: str,
 ) -> SideRun:
     """Run the tests once on ``tree``; ``problem`` says why when they gave no verdict."""
+    for name in (JUNIT, REPORT):
+        # a report the repository, its edits or an earlier run left must never be read as
+        # this run's (the runner may crash before writing its own)
+        stale = tree / name
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
     handle = sandbox.prepare(tree, project)
     try:
         argv = expand(project.test_command, python)
