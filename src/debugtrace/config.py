@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         description="What installs Python test environments: `uv` (the `uv` package or command), "
         "`pip`, or `auto` (uv when found).",
     )
+    maven_repo: Path | None = Field(
+        None,
+        description="Maven local repository shown read-only to Maven projects' tests (they run "
+        "offline); unset = `~/.m2/repository` when it exists.",
+    )
     env_timeout_s: float = Field(
         1800, gt=0, description="Time allowed to build one test environment (downloads included)."
     )

@@ -34,4 +34,43 @@ def build_environment(
         from debugtrace.environments.node import build_node
 
         return build_node(worktree, project, settings, progress)
+    if project.kind == "maven":
+        return maven_environment(settings)
     return None
+
+
+_TOO_WIDE = ("/", "/root", "/home", "/etc", "/usr", "/var", "/tmp")
+_JVM_OPTIONS = (
+    "-Xmx512m -XX:CompressedClassSpaceSize=128m -XX:MaxMetaspaceSize=256m "
+    "-XX:ReservedCodeCacheSize=64m -XX:+UseSerialGC -Xss1m"
+)
+
+
+def maven_environment(settings: Settings) -> Environment | None:
+    """The host's Maven local repository, read-only: the tests run offline (``mvn -o``), so
+    every plugin and dependency must already be in it (e.g. after ``mvn dependency:go-offline``
+    on the host). None when there is none (Maven then says which artifact is missing)."""
+    from debugtrace.errors import EnvBuildError
+
+    repo = Path(settings.maven_repo or Path.home() / ".m2" / "repository").resolve()
+    if not repo.is_dir():
+        return None
+    if str(repo) in _TOO_WIDE or Path(settings.data_dir).resolve().is_relative_to(repo):
+        raise EnvBuildError(
+            f"DEBUGTRACE_MAVEN_REPO={repo} is too wide a folder to show to test code; point it "
+            "at a Maven local repository"
+        )
+    return Environment(
+        kind="maven",
+        key="m2",
+        path=repo,
+        description=f"maven local repository {repo} (read-only; offline)",
+        reused=True,
+        env={
+            "MAVEN_OPTS": f"-Dmaven.repo.local={repo}",
+            # every JVM (Maven's and Surefire's forks) within the sandbox's address-space
+            # limit: by default a JVM reserves more than 2 GiB before it runs anything
+            "JAVA_TOOL_OPTIONS": _JVM_OPTIONS,
+        },
+        binds=(repo,),
+    )

@@ -64,9 +64,28 @@ _MODULE_HOMES = ("", "tests", "test", "src")
 ``-s tests`` names modules relative to that folder)."""
 
 
+def _java_id(classname: str, name: str, root: Path) -> str | None:
+    """``src/test/java/ex/CalcTest.java::Inner::test()`` for a JUnit class ``ex.CalcTest$Inner``
+    whose source is in the Maven layout (of the root or of a module one level down)."""
+    outer, *nested = classname.split("$")
+    if not re.fullmatch(r"[\w.]+", outer):
+        return None
+    rel = "src/test/java/" + outer.replace(".", "/") + ".java"
+    for base in (root, *sorted(p for p in root.iterdir() if p.is_dir())[:200]):
+        if (base / rel).is_file():
+            file = (base / rel).relative_to(root).as_posix()
+            return "::".join([file, *nested, name])
+    return None
+
+
 def _node_id(classname: str, name: str, root: Path | None) -> str:
-    """A pytest-style id: ``tests/test_calc.py::Class::test`` when the module file can be found."""
+    """A pytest-style id: ``tests/test_calc.py::Class::test`` when the module file can be found
+    (``src/test/java/...java::test()`` for a JUnit class)."""
     parts = [p for p in classname.split(".") if p]
+    if root is not None and classname and (root / "pom.xml").is_file():
+        java = _java_id(classname, name, root)
+        if java is not None:
+            return java
     if root is not None:
         for home in _MODULE_HOMES:
             for i in range(len(parts), 0, -1):

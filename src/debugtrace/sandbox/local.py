@@ -89,6 +89,8 @@ _ETC = (
     "localtime",
     "lsb-release",
     "magic",
+    "maven/logging",
+    "maven/m2.conf",
     "mime.types",
     "networks",
     "nsswitch.conf",
@@ -101,8 +103,9 @@ _ETC = (
     "timezone",
 )
 """What is read from the host's /etc (never ``ssl/private``, ``gitconfig``, ``npmrc``,
-``pip.conf``, ``maven`` (its ``settings.xml`` holds server passwords), ``shadow``, credentials or
-service configs); plus ``java-*`` and ``python3*`` folders when present."""
+``pip.conf``, ``maven/settings.xml`` (it holds server passwords: only Maven's launcher config
+``m2.conf`` and ``logging`` are bound), ``shadow``, credentials or service configs); plus
+``java-*`` and ``python3*`` folders when present."""
 _ETC_GLOBS = ("java-*", "python3*")
 _HIDDEN_UNDER_USR = ("/usr/local/etc",)
 """Configuration folders under /usr hidden behind an empty read-only tmpfs (npm's global
