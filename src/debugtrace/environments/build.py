@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,30 @@ def build_environment(
         return build_node(worktree, project, settings, progress)
     if project.kind == "maven":
         return maven_environment(settings)
+    if project.kind == "rust":
+        return rust_environment()
     return None
+
+
+def rust_environment() -> Environment | None:
+    """The host's rustup toolchains and cargo home, read-only (``cargo test --offline``: the
+    crate's dependencies must be vendored or already in the cargo home's registry). None when
+    cargo is the system's (``/usr/bin``, bound anyway) or not installed."""
+    cargo_home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo").resolve()
+    rustup_home = Path(os.environ.get("RUSTUP_HOME") or Path.home() / ".rustup").resolve()
+    if not (cargo_home / "bin" / "cargo").is_file():
+        return None
+    binds = tuple(p for p in (cargo_home, rustup_home) if p.is_dir() and str(p) not in _TOO_WIDE)
+    return Environment(
+        kind="rust",
+        key="cargo",
+        path=cargo_home,
+        description=f"cargo from {cargo_home} (read-only; offline)",
+        reused=True,
+        bin_dirs=(str(cargo_home / "bin"),),
+        env={"CARGO_HOME": str(cargo_home), "RUSTUP_HOME": str(rustup_home)},
+        binds=binds,
+    )
 
 
 _TOO_WIDE = ("/", "/root", "/home", "/etc", "/usr", "/var", "/tmp")

@@ -208,13 +208,25 @@ def parse_unittest(output: str, root: Path | None = None) -> Outcomes:
     return read_unittest(output, root).outcomes
 
 
-_LIBTEST = re.compile(r"^test (\S+) \.\.\. (ok|FAILED|ignored)", re.M)
+_LIBTEST = re.compile(
+    r"^\s*Running (?:unittests )?(\S+)|^\s*Doc-tests (\S+)|^test (\S+) \.\.\. (ok|FAILED|ignored)",
+    re.M,
+)
 
 
 def parse_libtest(output: str) -> Outcomes:
-    """Outcomes from Rust's libtest (``cargo test``) output."""
+    """Outcomes from Rust's libtest (``cargo test --no-fail-fast``) output. Each id carries the
+    test target cargo says it is running (``src/lib.rs::tests::it_works``,
+    ``tests/integration.rs::it_works``): the same name in two targets is two tests."""
     table = {"ok": "passed", "FAILED": "failed", "ignored": "skipped"}
-    return {name: table[v] for name, v in _LIBTEST.findall(output)}
+    report = Report()
+    target = ""
+    for running, doc, name, verdict in _LIBTEST.findall(output):
+        if running or doc:
+            target = running or f"doc-tests {doc}"
+            continue
+        report.add(f"{target}::{name}" if target else name, table[verdict])
+    return report.outcomes
 
 
 def parse_go_json(output: str) -> Outcomes:

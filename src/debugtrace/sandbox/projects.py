@@ -152,7 +152,7 @@ def detect_project(path: Path) -> ProjectSpec | None:
     if (path / "Cargo.toml").is_file():
         return ProjectSpec(
             kind="rust",
-            test_command=("cargo", "test"),
+            test_command=("cargo", "test", "--offline", "--no-fail-fast"),
             report_format="libtest",
             dependency_files=("Cargo.toml",),
         )
