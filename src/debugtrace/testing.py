@@ -686,6 +686,21 @@ class SandboxContract:
         assert r.output.strip() == "hello from the worktree"
         assert not r.timed_out
 
+    def test_every_run_has_the_same_time_zone_hash_seed_and_locale(
+        self, sandbox: Sandbox, handle: SandboxHandle, python: list[str]
+    ) -> None:
+        code = (
+            "import os, time\n"
+            "print(os.environ.get('TZ'), os.environ.get('PYTHONHASHSEED'),"
+            " os.environ.get('LC_ALL'), time.strftime('%Z'), hash('debugtrace'))"
+        )
+        first = self.run(sandbox, handle, python, code)
+        second = self.run(sandbox, handle, python, code)
+        assert first.exit_code == 0, first.output
+        tz, seed, locale, zone, _ = first.output.split()
+        assert (tz, seed, locale, zone) == ("UTC", "0", "C.UTF-8", "UTC")
+        assert first.output == second.output  # str hashes too: the same seed every run
+
     def test_temporary_files_can_be_written(
         self, sandbox: Sandbox, handle: SandboxHandle, python: list[str]
     ) -> None:
