@@ -8,6 +8,7 @@ and its folder are created private.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import shutil
@@ -246,14 +247,16 @@ def test_host_configuration_that_may_hold_credentials_is_hidden(
     sandbox: LocalSandbox, handle: SandboxHandle
 ) -> None:
     # npm's global npmrc (a registry token) lives in /usr/local/etc, inside the /usr the sandbox
-    # needs; Maven's settings.xml (server passwords) in /etc/maven.
+    # needs; Maven's settings.xml (server passwords) in /etc/maven, next to the launcher config
+    # Maven needs (m2.conf, logging), which alone are shown.
     out = run_probe(
         sandbox,
         handle,
         "import os\n"
         "print('usr-local-etc', sorted(os.listdir('/usr/local/etc'))"
         " if os.path.isdir('/usr/local/etc') else 'absent')\n"
-        "print('maven', os.path.exists('/etc/maven'))\n",
+        "print('maven', sorted(os.listdir('/etc/maven')) if os.path.isdir('/etc/maven') else [])\n",
     )
     assert "usr-local-etc []" in out or "usr-local-etc absent" in out
-    assert "maven False" in out
+    shown = out.split("maven ", 1)[1].splitlines()[0]
+    assert "settings.xml" not in shown and set(ast.literal_eval(shown)) <= {"logging", "m2.conf"}
