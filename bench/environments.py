@@ -2,8 +2,8 @@
 
 For real projects (the cases under tests/data/cases/: their old release's tree), three timings
 of ``build_environment`` and of the by-hand baseline a person would type, ``uv venv`` then ``uv
-pip install --compile-bytecode`` of the same requirements (what the builder resolved from the
-dependency files, plus pytest):
+pip install --compile-bytecode`` of the same requirements (what the project's dependency files
+declare, plus pytest; uv resolves them in both):
 
 - cold: an empty uv cache (``UV_CACHE_DIR`` fresh) for both: downloads included;
 - warm cache: uv's cache filled, no environment yet (a new project whose packages are cached);
@@ -42,6 +42,23 @@ def tree(case: str, dest: Path) -> Path:
     return top
 
 
+def requirements(root: Path) -> list[str]:
+    """What the dependency files declare (as the builder reads them), plus pytest."""
+    from debugtrace.environments.pydeps import read_dependencies
+
+    spec = detect_project(root)
+    assert spec is not None
+    reqs = read_dependencies(root, spec.dependency_files).requirements
+    return (
+        reqs
+        if any(r.startswith("pytest") and r[6:7] in "<>=!~ ;[" for r in reqs)
+        else [
+            *reqs,
+            "pytest",
+        ]
+    )
+
+
 def ours(root: Path, data: Path, cache: Path) -> tuple[float, list[str]]:
     os.environ["UV_CACHE_DIR"] = str(cache)
     spec = detect_project(root)
@@ -53,11 +70,11 @@ def ours(root: Path, data: Path, cache: Path) -> tuple[float, list[str]]:
     return elapsed, list(env.pins)
 
 
-def by_hand(pins: list[str], venv: Path, cache: Path) -> float:
+def by_hand(reqs: list[str], venv: Path, cache: Path) -> float:
     uv = find_uv()
     assert uv, "uv is needed: pip install uv"
     req = venv.parent / f"{venv.name}-requirements.txt"
-    req.write_text("".join(f"{p}\n" for p in pins))
+    req.write_text("".join(f"{r}\n" for r in reqs))
     env = {**os.environ, "UV_CACHE_DIR": str(cache)}
     start = time.perf_counter()
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True, env=env)
@@ -84,17 +101,18 @@ def measure(case: str, rounds: int, tmp: Path) -> dict[str, object]:
     rows: dict[str, list[float]] = {k: [] for k in ("cold", "cold_hand", "warm", "warm_hand")}
     reuse: list[float] = []
     pins: list[str] = []
+    wanted = requirements(root)
     for r in range(rounds):
         cold = tmp / f"cache-cold-{case}-{r}"
         hand_cold = tmp / f"cache-hand-{case}-{r}"
         data = tmp / f"data-{case}-{r}"
         t, pins = ours(root, data, cold)
         rows["cold"].append(t)
-        rows["cold_hand"].append(by_hand(pins, tmp / f"venv-cold-{case}-{r}", hand_cold))
+        rows["cold_hand"].append(by_hand(wanted, tmp / f"venv-cold-{case}-{r}", hand_cold))
         # the same caches, now full; fresh environments
         shutil.rmtree(data)
         rows["warm"].append(ours(root, data, cold)[0])
-        rows["warm_hand"].append(by_hand(pins, tmp / f"venv-warm-{case}-{r}", hand_cold))
+        rows["warm_hand"].append(by_hand(wanted, tmp / f"venv-warm-{case}-{r}", hand_cold))
         reuse.append(ours(root, data, cold)[0])
         for path in (cold, hand_cold):
             shutil.rmtree(path, ignore_errors=True)
