@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     test_command: str | None = Field(
         None, description="Test command to run instead of the detected one (split like a shell)."
     )
+    trust_trace_test_command: bool = Field(
+        False,
+        description="Run a trace's own `metadata.test_command` (its author then decides what runs "
+        "and what the report says; never with held-out tests). The CLI turns it on for the "
+        "user's own traces; the server never does.",
+    )
     repeat: int = Field(1, ge=1, le=20, description="Test runs after the edits (>1 marks flaky).")
     python: str | None = Field(
         None,

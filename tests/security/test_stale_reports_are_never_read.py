@@ -24,7 +24,9 @@ FORGED = (
 
 @pytest.fixture
 def collector(settings: Settings) -> Iterator[Collector]:
-    s = settings.model_copy(update={"allow_local_repos": True, "sandbox": "local"})
+    s = settings.model_copy(
+        update={"allow_local_repos": True, "sandbox": "local", "trust_trace_test_command": True}
+    )
     with Collector(settings=s) as c:
         yield c
 

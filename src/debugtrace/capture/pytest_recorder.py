@@ -250,9 +250,13 @@ class _Warmup(threading.Thread):
             from debugtrace.config import Settings
 
             settings = Settings()
-            if "allow_local_repos" not in settings.model_fields_set:
-                # As on the command line: the user finalizes their own repository.
-                settings = settings.model_copy(update={"allow_local_repos": True})
+            own = {
+                name: True
+                for name in ("allow_local_repos", "trust_trace_test_command")
+                if name not in settings.model_fields_set
+            }
+            if own:  # as on the command line: the user finalizes their own repository
+                settings = settings.model_copy(update=own)
             self.settings = settings
             self.settings_ready.set()
             import debugtrace.storage.sql.storage  # noqa: F401  (the default backend's modules)

@@ -62,6 +62,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         # On the command line the user finalizes their own traces, local repositories included;
         # DEBUGTRACE_ALLOW_LOCAL_REPOS=0 turns this off. (The HTTP server never allows them.)
         updates["allow_local_repos"] = True
+    if "trust_trace_test_command" not in settings.model_fields_set:
+        updates["trust_trace_test_command"] = True  # the user's own traces, as above
     return settings.model_copy(update=updates) if updates else settings
 
 

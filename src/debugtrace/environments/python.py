@@ -315,18 +315,43 @@ def _put_project(path: Path, interp: Interpreter, meta: ProjectMeta) -> None:
 
 
 def _remove_distribution(site: Path, info: Path) -> None:
-    """Uninstall the distribution ``info`` describes, by its RECORD (within ``site`` only)."""
+    """Uninstall the distribution ``info`` describes, by its RECORD: files and then emptied
+    folders, each only once it resolves inside ``site`` (a RECORD is a wheel's text)."""
+    root = site.resolve()
     record = info / "RECORD"
-    lines = record.read_text(errors="replace").splitlines() if record.is_file() else []
+    lines = record.read_text(errors="replace").splitlines()[:100_000] if record.is_file() else []
+    folders: set[Path] = set()
     for line in lines:
-        rel = line.split(",", 1)[0]
-        target = (site / rel).resolve()
-        if target.is_relative_to(site.resolve()) and target.is_file():
+        target = (site / line.split(",", 1)[0]).resolve()
+        if not target.is_relative_to(root) or target == root:
+            continue
+        if target.is_file():
             target.unlink()
-    for folder in sorted({(site / ln.split(",", 1)[0]).parent for ln in lines}, reverse=True):
-        if folder != site and folder.is_dir() and not any(folder.iterdir()):
+        if target.parent != root:
+            folders.add(target.parent)
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        # the bytecode the installer compiled is not in the RECORD
+        shutil.rmtree(folder / "__pycache__", ignore_errors=True)
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
             folder.rmdir()
     shutil.rmtree(info, ignore_errors=True)
+
+
+_PIN_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
+
+
+def _pin(name: str, version: str) -> str | None:
+    """``name==version`` when both are what PEP 503 and PEP 440 allow, else None: a wheel may
+    install extra ``.dist-info`` folders whose METADATA says anything (``-r /etc/shadow``), and
+    pins reach another installer's requirements file."""
+    from packaging.version import InvalidVersion, Version
+
+    if not _PIN_NAME.fullmatch(name):
+        return None
+    try:
+        return f"{name}=={Version(version)}"
+    except InvalidVersion:
+        return None
 
 
 def _freeze(path: Path, interp: Interpreter) -> list[str]:
@@ -340,6 +365,7 @@ def _freeze(path: Path, interp: Interpreter) -> list[str]:
         fields = dict(
             re.findall(r"^(Name|Version): (.+)$", meta.read_text(errors="replace")[:4000], re.M)
         )
-        if "Name" in fields and "Version" in fields:
-            pins.append(f"{fields['Name'].strip()}=={fields['Version'].strip()}")
+        pin = _pin(fields.get("Name", "").strip(), fields.get("Version", "").strip())
+        if pin is not None:
+            pins.append(pin)
     return pins

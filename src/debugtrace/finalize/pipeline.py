@@ -126,6 +126,7 @@ class _Run:
         self.applied: list[EditEvent] = []
         self.redactor = host.redactor
         self.after_spec: ProjectSpec | None = None
+        self.ignored_command = False
         self._lock: FileLock | None = None
 
     # -- bookkeeping ----------------------------------------------------------------------------
@@ -335,6 +336,11 @@ class _Run:
             # detected after the held-out patch: a Node runner's file list may name its files
             project = self.project(self.after)
             v.test_command = list(project.test_command)
+            if self.ignored_command:
+                logs.append(
+                    "the trace's metadata.test_command was not run: a trace's own command runs "
+                    "only where DEBUGTRACE_TRUST_TRACE_TEST_COMMAND=1, never with held-out tests"
+                )
             sandbox, note = self.sandbox()
             sandbox.progress = self.say
             logs += [note, f"project: {project.kind}; command: {shlex.join(project.test_command)}"]
@@ -576,7 +582,13 @@ class _Run:
 
         override = self.options.test_command or self.settings.test_command
         meta = self.trace.metadata.get("test_command")
-        override = override or (meta if isinstance(meta, str) else None)
+        # the trace's author may choose the command only where trusted, and never when the fix
+        # is checked against held-out tests: the command also writes the report
+        patch, expected = self.held_out()
+        if self.settings.trust_trace_test_command and not (patch or expected):
+            override = override or (meta if isinstance(meta, str) else None)
+        elif isinstance(meta, str) and not override:
+            self.ignored_command = True
         spec: ProjectSpec | None = self.host.plugins.detect_project(tree)
         if override:
             # the detected project still decides the environment the command runs in

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -529,6 +530,10 @@ def _probe(client: Any, image: Any, tag: str) -> _Probe:
 
 # -- python: the environment's pins in /opt/env -------------------------------------------------
 
+_PIN = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?==[A-Za-z0-9][A-Za-z0-9.+!_-]{0,63}"
+)
+
 
 def _dist_info(env: Environment) -> dict[str, bytes]:
     """The project's own ``.dist-info`` in the host environment (``INSTALLER`` says
@@ -586,7 +591,9 @@ def _python_env_image(
     client: Any, base_tag: str, env: Environment, progress: Progress | None
 ) -> RunImage:
     base = _require(client, base_tag)
-    pins = sorted(set(env.pins))
+    # pins go into pip's requirements file: exactly `name==version`, nothing pip could read
+    # as an option, a URL, a path or a comment
+    pins = sorted(p for p in set(env.pins) if _PIN.fullmatch(p))
     dist = _dist_info(env)
     parts: list[str | bytes] = ["py-env", _ENV_RECIPE, str(base.id), "pins", *pins, "dist-info"]
     for rel in sorted(dist):
