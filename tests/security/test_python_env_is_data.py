@@ -169,3 +169,36 @@ def test_test_code_cannot_change_the_cached_environment(tmp_path: Path) -> None:
         sandbox.close(handle)
     assert res.exit_code != 0 and "Read-only file system" in res.output
     assert not (site / "sitecustomize.py").exists()
+
+
+def test_forged_dist_infos_a_wheel_installs_never_become_pins(tmp_path: Path) -> None:
+    # a wheel may install extra .dist-info folders (through its .data/purelib) saying anything;
+    # pins become lines of another installer's requirements file (the docker image's pip)
+    venv = tmp_path / "venv"
+    site = pyenv.site_packages(venv, own_interpreter())
+    forged = {
+        "good-1.0": "Name: good\nVersion: 1.0\n",
+        "zz_forged-1.0": "Name: -r /etc/shadow #\nVersion: 1.0\n",
+        "url-1.0": "Name: x @ file:///etc\nVersion: 1\n",
+        "badversion-1.0": "Name: ok\nVersion: 1.0 --index-url=https://evil/\n",
+    }
+    for folder, meta in forged.items():
+        (site / f"{folder}.dist-info").mkdir(parents=True)
+        (site / f"{folder}.dist-info" / "METADATA").write_text(meta)
+    assert pyenv._freeze(venv, own_interpreter()) == ["good==1.0"]
+
+
+def test_a_record_cannot_remove_folders_outside_the_environment(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    site = pyenv.site_packages(venv, own_interpreter())
+    victim = tmp_path / "victim-empty-dir"
+    victim.mkdir()
+    info = site / "proj-1.0.dist-info"
+    info.mkdir(parents=True)
+    (site / "proj").mkdir()
+    (site / "proj" / "__init__.py").write_text("")
+    escape = "../" * 8 + str(victim).lstrip("/") + "/x"
+    (info / "RECORD").write_text(f"proj/__init__.py,,\n{escape},,\n")
+    pyenv._remove_distribution(site, info)
+    assert victim.is_dir()  # the RECORD named a file in it: the folder is not ours to remove
+    assert not (site / "proj").exists() and not info.exists()
