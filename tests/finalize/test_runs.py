@@ -125,3 +125,14 @@ def test_a_new_regression_test_that_cannot_import_before_the_fix_fails_before() 
         "tests/test_b.py::test_new[1]": "error",
         "tests/test_b.py::TestC::test_z": "error",
     }
+
+
+def test_results_read_from_output_whose_middle_was_cut_could_not_test() -> None:
+    # unittest -v prints a line per test: with the middle of the output gone, so are tests
+    spec = ProjectSpec(
+        kind="python", test_command=("python", "-m", "unittest"), report_format="unittest"
+    )
+    kept = "test_a (t.T.test_a) ... ok\n[... cut ...]\ntest_z (t.T.test_z) ... ok\n"
+    cut = RunResult(0, kept, 1.0, output_bytes=LIMITS.output_bytes + 1)
+    with pytest.raises(CouldNotTest, match="per-test results cannot all be read"):
+        outcome(cut, spec)

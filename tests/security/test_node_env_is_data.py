@@ -281,3 +281,21 @@ def test_a_refused_dependency_runs_no_npm(
     root = package_json(tmp_path, dependencies={"x": "git+https://example.com/x.git"})
     with pytest.raises(EnvBuildError):
         build_node(root, SPEC, settings)
+
+
+def test_test_script_globs_never_list_the_host_through_a_link(tmp_path: Path) -> None:
+    from debugtrace.sandbox.node_projects import MAX_GLOB_MATCHES, detect_node
+
+    (tmp_path / "test").mkdir()
+    for i in range(3):
+        (tmp_path / "test" / f"t{i}.test.js").write_text("")
+    (tmp_path / "host").symlink_to("/")
+    (tmp_path / "package.json").write_text(
+        '{"scripts": {"test": "mocha test/*.test.js host/etc/* host/*/*/*/*/*/*"}}'
+    )
+    spec = detect_node(tmp_path)
+    assert spec is not None
+    words = list(spec.test_command)
+    assert [w for w in words if w.startswith("test/")] == [f"test/t{i}.test.js" for i in range(3)]
+    assert not any(w.startswith("host/") and "*" not in w for w in words)  # nothing matched
+    assert len(words) < MAX_GLOB_MATCHES

@@ -26,6 +26,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -38,7 +39,7 @@ from debugtrace.errors import (
     StageSkipped,
 )
 from debugtrace.finalize import FinalizeHost, FinalizeOptions
-from debugtrace.finalize.runs import SideRun, run_side
+from debugtrace.finalize.runs import FROM_OUTPUT, OUTPUT_BYTES, SideRun, run_side
 from debugtrace.model import EditEvent, Trace, TraceStatus, utcnow
 from debugtrace.results import EditResult, Stage, StageName, TraceResult, Validation
 from debugtrace.textutil import head_tail
@@ -335,7 +336,7 @@ class _Run:
                 broken_ok |= self.apply_test_patch(patch, logs)
             # detected after the held-out patch: a Node runner's file list may name its files
             project = self.project(self.after)
-            v.test_command = list(project.test_command)
+            v.test_command = _bounded_argv(project.test_command)
             if self.ignored_command:
                 logs.append(
                     "the trace's metadata.test_command was not run: a trace's own command runs "
@@ -345,6 +346,8 @@ class _Run:
             sandbox.progress = self.say
             logs += [note, f"project: {project.kind}; command: {shlex.join(project.test_command)}"]
             limits = ResourceLimits(timeout_s=self.settings.test_timeout_s)
+            if project.report_format in FROM_OUTPUT:  # every test's line must be kept
+                limits = replace(limits, output_bytes=OUTPUT_BYTES)
             repeat = self.options.repeat or self.settings.repeat
             specs = {
                 side: self.with_environment(tree, project, side, logs)
@@ -469,8 +472,6 @@ class _Run:
         self, tree: Path, project: ProjectSpec, side: str, logs: list[str]
     ) -> ProjectSpec:
         """``project`` with its test environment (built or reused) and support files."""
-        from dataclasses import replace
-
         from debugtrace.environments.build import build_environment
 
         for name, data in project.support_files.items():
@@ -682,6 +683,13 @@ def regrade(host: FinalizeHost, trace_id: str, names: list[str] | None = None) -
     with run.stage("grade") as st:
         run.grade(st, names or grader_names(host))
     return storage.get(trace_id)
+
+
+def _bounded_argv(argv: tuple[str, ...]) -> list[str]:
+    """The command as stored: at most 200 words of at most 1000 characters (a test script's
+    globs can expand to many files)."""
+    words = [w if len(w) <= 1000 else w[:1000] + "..." for w in argv[:200]]
+    return words + ([f"... ({len(argv) - 200} more)"] if len(argv) > 200 else [])
 
 
 def _flaky(runs: list[dict[str, str]]) -> set[str]:

@@ -24,8 +24,21 @@ from debugtrace.sandbox import ResourceLimits
 if TYPE_CHECKING:
     from debugtrace.sandbox import ProjectSpec, RunResult, Sandbox
 
-__all__ = ["JUNIT", "REPORT", "SideRun", "expand", "judge_broken", "run_side"]
+__all__ = [
+    "FROM_OUTPUT",
+    "JUNIT",
+    "OUTPUT_BYTES",
+    "REPORT",
+    "SideRun",
+    "expand",
+    "judge_broken",
+    "run_side",
+]
 
+FROM_OUTPUT = frozenset({"unittest", "libtest", "go-json"})
+"""Report formats read from the run's output (the others from a report file)."""
+OUTPUT_BYTES = 64 * 1024**2
+"""Output kept of a run whose per-test results are read from it (head and tail otherwise)."""
 JUNIT = ".debugtrace-junit.xml"
 REPORT = ".debugtrace-report.json"
 _PYTEST_NO_VERDICT = {
@@ -164,6 +177,12 @@ def check(
     code = res.exit_code
     if code in (126, 127) or (code != 0 and any(m in res.output for m in _MISSING[:1])):
         raise CouldNotTest(f"{run}: the test runner is missing: {_last_line(res.output)}")
+    if project.report_format in FROM_OUTPUT and res.output_bytes > limits.output_bytes:
+        # per-test results read from output: its middle was cut, and with it tests
+        raise CouldNotTest(
+            f"{run} printed {res.output_bytes} bytes, more than the {limits.output_bytes} kept: "
+            "its per-test results cannot all be read"
+        )
     is_pytest = project.report_format == "junit" and "pytest" in " ".join(argv)
     if is_pytest and code in _PYTEST_NO_VERDICT:
         raise CouldNotTest(

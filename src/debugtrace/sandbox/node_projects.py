@@ -143,17 +143,36 @@ def _words(script: str) -> list[str] | None:
     return words
 
 
+MAX_GLOB_MATCHES = 2000
+"""Most files one script's globs expand to (a glob through a committed symlink to ``/`` would
+otherwise list the host)."""
+
+
 def _expand(words: list[str], root: Path, quoted: bool) -> list[str]:
-    """Expand unquoted glob words against ``root`` as ``sh`` does (sorted, ``**`` = ``*``)."""
+    """Expand unquoted glob words against ``root`` as ``sh`` does (sorted, ``**`` = ``*``),
+    keeping only matches that are inside the checkout once links are resolved, at most
+    :data:`MAX_GLOB_MATCHES` in all: this runs on the host."""
     if quoted:
         return words
+    base = root.resolve()
     out: list[str] = []
+    left = MAX_GLOB_MATCHES
     for w in words:
         if w.startswith("-") or not _GLOB_CHARS & set(w) or w.startswith("/") or ".." in w:
             out.append(w)
             continue
-        matches = sorted(glob.glob(w, root_dir=root, recursive=False))
-        out.extend(matches or [w])
+        matches = []
+        for examined, match in enumerate(glob.iglob(w, root_dir=root, recursive=False)):
+            if left <= 0 or examined >= 10 * MAX_GLOB_MATCHES:
+                break
+            try:
+                inside = (root / match).resolve().is_relative_to(base)
+            except (OSError, RuntimeError):
+                inside = False
+            if inside:
+                matches.append(match)
+                left -= 1
+        out.extend(sorted(matches) or [w])
     return out
 
 
