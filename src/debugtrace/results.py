@@ -144,15 +144,23 @@ class TraceResult(BaseModel):
         """Whether this run's tests gave a verdict (validated or not)."""
         return self.validation is not None and self.validation.fix_validated is not None
 
+    @property
+    def held_out(self) -> bool:
+        """Whether this run checked the fix against held-out tests."""
+        v = self.validation
+        return v is not None and (v.test_patch or bool(v.expected_fail_to_pass))
+
     def with_run(self, run: TraceResult) -> TraceResult:
         """The trace's result once ``run`` (a new finalize run of it) is over: the newest
-        complete run among ``run``, this one and its history, else ``run``; every other run in
-        ``history``, newest first, bounded."""
+        complete run among ``run``, this one and its history — the newest complete run against
+        held-out tests when there is one (a later run without them never replaces that verdict)
+        — else ``run``; every other run in ``history``, newest first, bounded."""
         runs = [run.model_copy(update={"history": []})]
         if self.stages or self.validation is not None or self.grades:
             runs.append(self.model_copy(update={"history": []}))
         runs += [r.model_copy(update={"history": []}) for r in self.history]
-        current = next((r for r in runs if r.complete), runs[0])
+        complete = [r for r in runs if r.complete]
+        current = ([r for r in complete if r.held_out] or complete or runs)[0]
         rest = [r for r in runs if r is not current][:HISTORY_RUNS]
         return current.model_copy(update={"history": rest})
 

@@ -150,3 +150,23 @@ def test_a_later_complete_run_becomes_the_verdict_and_the_earlier_one_history(
     assert second.finalized_at > first.finalized_at
     assert [r.finalized_at for r in second.history] == [first.finalized_at]
     assert second.history[0].history == []  # runs do not nest
+
+
+def test_a_run_without_held_out_tests_never_replaces_one_with_them() -> None:
+    from datetime import UTC, datetime
+
+    from debugtrace.results import TraceResult, Validation
+
+    def run(day: int, validated: bool, held_out: bool) -> TraceResult:
+        v = Validation(fix_validated=validated, test_patch=held_out)
+        return TraceResult(validation=v, finalized_at=datetime(2026, 1, day, tzinfo=UTC))
+
+    # the operator checked the fix against held-out tests: not validated
+    result = TraceResult().with_run(run(1, validated=False, held_out=True))
+    # the trace's owner finalizes again without them: their own test passes
+    result = result.with_run(run(2, validated=True, held_out=False))
+    assert result.validation is not None and result.validation.fix_validated is False
+    assert [r.finalized_at.day for r in result.history if r.finalized_at] == [2]
+    # a later run against held-out tests is the verdict again
+    result = result.with_run(run(3, validated=True, held_out=True))
+    assert result.finalized_at is not None and result.finalized_at.day == 3
