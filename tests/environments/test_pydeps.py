@@ -152,3 +152,16 @@ def test_a_version_file_outside_the_checkout_is_ignored(tmp_path: Path) -> None:
         {"pyproject.toml": '[tool.setuptools_scm]\nwrite_to = "../../etc/evil.py"\n'},
     )
     assert read_project_meta(root).version_file is None
+
+
+def test_a_version_file_never_names_git_in_any_spelling(tmp_path: Path) -> None:
+    for name in ("./.git/info/x.py", ".GIT/x.py", "a/.git/x.py"):
+        root = write(tmp_path / name.replace("/", "_"), {"pyproject.toml": ""})
+        (root / "pyproject.toml").write_text(f'[tool.setuptools_scm]\nwrite_to = "{name}"\n')
+        assert read_project_meta(root).version_file is None, name
+
+
+def test_deeply_nested_toml_is_ignored_not_a_crash(tmp_path: Path) -> None:
+    root = write(tmp_path, {"pyproject.toml": "x = " + "[" * 50_000 + "]" * 50_000 + "\n"})
+    assert read_project_meta(root).name is None
+    assert read_dependencies(root, ["pyproject.toml"]).requirements == []

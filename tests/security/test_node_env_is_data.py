@@ -299,3 +299,20 @@ def test_test_script_globs_never_list_the_host_through_a_link(tmp_path: Path) ->
     assert [w for w in words if w.startswith("test/")] == [f"test/t{i}.test.js" for i in range(3)]
     assert not any(w.startswith("host/") and "*" not in w for w in words)  # nothing matched
     assert len(words) < MAX_GLOB_MATCHES
+
+
+def test_report_paths_cannot_probe_host_files(tmp_path: Path) -> None:
+    from debugtrace.finalize.jsreports import _relative
+
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "a.test.js").write_text("")
+    (tmp_path / "link").symlink_to("/etc")
+    up = "/x" + "/.." * 12
+    # whether /etc/passwd exists on the host must not show in the id
+    assert (
+        _relative(f"{up}/etc/passwd", tmp_path)
+        == _relative(f"{up}/etc/nope", tmp_path)[:-4] + "passwd"
+    )
+    assert _relative(f"{up}/etc/passwd", tmp_path).startswith("/x/..")
+    assert _relative("/workspace/link/passwd", tmp_path) == "/workspace/link/passwd"
+    assert _relative("/workspace/test/a.test.js", tmp_path) == "test/a.test.js"

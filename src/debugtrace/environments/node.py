@@ -231,6 +231,8 @@ def _check_v1(deps: dict[str, Any], host: str | None, depth: int) -> int:
         raise EnvBuildError("package-lock.json nests dependencies too deeply")
     count = 0
     for name, entry in deps.items():
+        if not isinstance(name, str) or len(name) > _MAX_NAME or not _NAME.match(name):
+            raise EnvBuildError(f"package-lock.json: {_short(str(name))!r} is not a package name")
         _check_entry(name, entry, host)
         count += 1
         inner = entry.get("dependencies")

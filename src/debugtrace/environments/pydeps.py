@@ -303,6 +303,9 @@ class _Reader:
         name = self.where(path)
         try:
             data = tomllib.loads(read_contained(self.root, path).decode("utf-8", "replace"))
+        except RecursionError:
+            self.deps.note(name, "nested too deeply: its dependencies ignored")
+            return
         except tomllib.TOMLDecodeError as exc:  # its message is a position, never the text
             self.deps.note(name, f"not valid TOML ({str(exc)[:100]}): its dependencies ignored")
             return
@@ -597,7 +600,7 @@ def read_project_meta(worktree: Path) -> ProjectMeta:
     if text is not None:
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError, MemoryError):
             data = {}
         project = data.get("project") if isinstance(data.get("project"), dict) else {}
         assert isinstance(project, dict)
@@ -627,7 +630,7 @@ def read_project_meta(worktree: Path) -> ProjectMeta:
         cfg = configparser.ConfigParser(interpolation=None)
         try:
             cfg.read_string(text)
-        except configparser.Error:
+        except (configparser.Error, RecursionError, MemoryError):
             cfg = configparser.ConfigParser(interpolation=None)
         meta.name = meta.name or cfg.get("metadata", "name", fallback=None)
         version = cfg.get("metadata", "version", fallback="")
@@ -676,8 +679,7 @@ def _version_file(tool: dict[str, Any]) -> str | None:
         if (
             isinstance(found, str)
             and re.fullmatch(r"[\w.-]+(/[\w.-]+)*\.py", found)
-            and ".." not in found.split("/")
-            and not found.startswith(".git")
+            and not {".", "..", ".git"} & {part.lower() for part in found.split("/")}
         ):
             return found
     return None

@@ -79,6 +79,7 @@ def _key(
         "requirements": requirements,
         "constraints": deps.constraints,
         "optional": deps.optional,
+        "runtime": sorted(deps.runtime),  # decides which dependencies may be left out
         "project": [meta.name, meta.version, meta.entry_points],
     }
     h.update(json.dumps(doc, sort_keys=True).encode())

@@ -422,6 +422,8 @@ class _Run:
         for side, labelled in done.items():
             logs += [self.run_log(run, label) for label, run in labelled]
             runs[side] = [run for _, run in labelled]
+            for run in runs[side]:
+                self.redact_report(run)
         for side in specs:
             problem = next((r.problem for r in runs[side] if r.problem), None)
             if problem:
@@ -496,9 +498,12 @@ class _Run:
             return
         target = tree / meta.version_file
         try:
-            inside = target.parent.resolve(strict=True).is_relative_to(tree.resolve())
+            parent = target.parent.resolve(strict=True)
         except OSError:
             return
+        root = tree.resolve()
+        # never through a link into .git (the name itself cannot say .git)
+        inside = parent.is_relative_to(root) and not parent.is_relative_to(root / ".git")
         if inside and not os.path.lexists(target):
             target.write_bytes(meta.version_module())
             logs.append(f"wrote {meta.version_file} (version {meta.version}): the build would")
@@ -540,13 +545,17 @@ class _Run:
         for part in split_diff(patch) if patch else []:
             apply_diff(tree, part.file, part.diff, deadline=deadline)
         for name, data in project.support_files.items():
-            (tree / name).write_bytes(data)
+            target = tree / name
+            if "/" in name or os.path.lexists(target):
+                return  # as in the main runs: never written over what the checkout holds
+            target.write_bytes(data)
         python = sandbox.python_for(project)
         for ev in self.applied:
             if apply_diff(tree, ev.details.file, ev.details.diff, deadline=deadline).tainted:
                 shutil.rmtree(tree, ignore_errors=True)
                 break
             run = run_side(sandbox, python, tree, project, limits, f"edit #{ev.seq}")
+            self.redact_report(run)
             for test in sorted(pending):
                 if run.report.outcomes.get(test) == "passed":
                     green[test] = ev.seq or 0
@@ -630,6 +639,19 @@ class _Run:
         return plugins.create(
             "sandbox", "local"
         ), f"sandbox: local (auto; docker unusable: {reason})"
+
+    def redact_report(self, run: SideRun) -> None:
+        """Test ids come from test code: redacted before they are compared with the held-out
+        ids (redacted when they came in) and stored. Two ids that become one are a
+        :attr:`SideRun.problem`, never merged."""
+        if self.redactor is None or run.problem:
+            return
+        report = run.report
+        outcomes = {self.redact(t): o for t, o in report.outcomes.items()}
+        if len(outcomes) != len(report.outcomes):
+            run.problem = "two test ids are the same once secrets in them are redacted"
+        report.outcomes = outcomes
+        report.broken = {self.redact(f): why for f, why in report.broken.items()}
 
     def redact_test_ids(self, v: Validation) -> None:
         """Test ids come from test code's report: redact them like its output."""

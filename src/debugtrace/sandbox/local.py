@@ -555,6 +555,11 @@ class LocalSandbox(Sandbox):
             # (a venv names its interpreter by absolute path)
             if bind.is_relative_to("/usr") or any(bind.is_relative_to(b) for b in bound):
                 continue
+            if str(bind) in _FORBIDDEN_ROOTS or bind.parent == Path("/home") or bind == Path.home():
+                raise SandboxError(
+                    f"the project environment needs {bind} shown to test code, too wide a folder; "
+                    "install that Python in a folder of its own (or set DEBUGTRACE_PYTHON)"
+                )
             folder(bind.parent)
             args += ["--ro-bind", str(bind), str(bind)]
             made.add(bind)
