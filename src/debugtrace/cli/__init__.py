@@ -178,7 +178,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         total = None
         if sys.stderr.isatty():
             total = c.count_traces(c.export_query(**filters))
-        with _ExportProgress(total) as progress:
+        from debugtrace.cli.render import ExportProgress
+
+        with ExportProgress(total) as progress:
             n = c.export(
                 fmt.name,
                 args.output,  # None: stdout
@@ -202,58 +204,6 @@ def _parse_since(value: str) -> Any:
             f"--since {value!r} is not a date or time (YYYY-MM-DD, or ISO 8601 such as "
             "2025-03-01T09:00:00Z; without a zone it is UTC)"
         ) from None
-
-
-class _ExportProgress:
-    """A progress bar of exported traces on stderr when it is a terminal; silent otherwise."""
-
-    EVERY = 64
-    """Redraw after this many traces (a redraw per trace would cost more than some traces)."""
-
-    def __init__(self, total: int | None) -> None:
-        self.total = total
-        self.bar: Any = None
-        self.task: Any = None
-        self.done = 0
-
-    def __enter__(self) -> Callable[[int], None] | None:
-        if not sys.stderr.isatty():
-            return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        count: Any = (
-            MofNCompleteColumn() if self.total is not None else TextColumn("{task.completed}")
-        )
-        self.bar = Progress(
-            SpinnerColumn(),
-            TextColumn("exporting traces"),
-            BarColumn(),
-            count,
-            TimeElapsedColumn(),
-            console=Console(file=sys.stderr),
-            transient=True,
-        )
-        self.bar.start()
-        self.task = self.bar.add_task("export", total=self.total)
-        return self
-
-    def __call__(self, n: int) -> None:
-        self.done = n
-        if n % self.EVERY == 0:
-            self.bar.update(self.task, completed=n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.done)
-            self.bar.stop()
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Trace
@@ -9,6 +11,7 @@ from debugtrace.results import Stage, TraceResult, Validation
 from debugtrace.storage import TracePage, could_not_test, latest_run, outcome
 
 __all__ = [
+    "ExportProgress",
     "StageProgress",
     "render_grades",
     "render_history",
@@ -217,3 +220,55 @@ class StageProgress:
             f"{took:>7}  {stage.message}",
             markup=True,
         )
+
+
+class ExportProgress:
+    """A progress bar of exported traces on stderr when it is a terminal; silent otherwise."""
+
+    EVERY = 64
+    """Redraw after this many traces (a redraw per trace would cost more than some traces)."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.bar: Any = None
+        self.task: Any = None
+        self.done = 0
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if not sys.stderr.isatty():
+            return None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        count: Any = (
+            MofNCompleteColumn() if self.total is not None else TextColumn("{task.completed}")
+        )
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("exporting traces"),
+            BarColumn(),
+            count,
+            TimeElapsedColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("export", total=self.total)
+        return self
+
+    def __call__(self, n: int) -> None:
+        self.done = n
+        if n % self.EVERY == 0:
+            self.bar.update(self.task, completed=n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+            self.bar.stop()
