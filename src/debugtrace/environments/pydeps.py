@@ -398,33 +398,21 @@ class _Reader:
         """``install_requires``/``tests_require``/test extras of a ``setup(...)`` call, read
         with ``ast`` where they are literals: setup.py is never run on the host."""
         name = self.where(path)
-        try:
-            tree = ast.parse(read_contained(self.root, path).decode("utf-8", "replace"))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        keywords = setup_keywords(read_contained(self.root, path).decode("utf-8", "replace"))
+        if keywords is None:
             self.deps.note(name, "not parseable Python: its dependencies ignored")
             return
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if fname != "setup":
-                continue
-            for kw in node.keywords:
-                try:
-                    value = ast.literal_eval(kw.value)
-                except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-                    continue
-                if kw.arg == "name" and isinstance(value, str):
-                    self.names.add(norm_name(value))
-                elif kw.arg in ("install_requires", "tests_require"):
-                    if kw.arg == "install_requires":
-                        self.runtime_specs(value)
-                    for req in _list(value):
-                        if isinstance(req, str):
-                            self.add(name, req)
-                elif kw.arg == "extras_require" and isinstance(value, dict):
-                    self.table(name, value)
+        for arg, value in keywords:
+            if arg == "name" and isinstance(value, str):
+                self.names.add(norm_name(value))
+            elif arg in ("install_requires", "tests_require"):
+                if arg == "install_requires":
+                    self.runtime_specs(value)
+                for req in _list(value):
+                    if isinstance(req, str):
+                        self.add(name, req)
+            elif arg == "extras_require" and isinstance(value, dict):
+                self.table(name, value)
 
     def result(self) -> Dependencies:
         # the test extras, those the project asks for by name, and what they ask for in turn
@@ -686,10 +674,33 @@ def _version_file(tool: dict[str, Any]) -> str | None:
 
 
 def _setup_py_meta(text: str, meta: ProjectMeta) -> None:
+    for arg, value in setup_keywords(text) or []:
+        if arg == "name" and isinstance(value, str):
+            meta.name = meta.name or value
+        elif arg == "version" and isinstance(value, str) and meta.version == "0+unknown":
+            meta.version = value
+        elif arg == "python_requires" and isinstance(value, str):
+            meta.requires_python = meta.requires_python or value
+        elif arg == "package_dir" and isinstance(value, dict):
+            if isinstance(value.get(""), str) and meta.import_root == ".":
+                meta.import_root = value[""]
+        elif arg == "entry_points" and isinstance(value, dict):
+            for group, lines in value.items():
+                items = [lines] if isinstance(lines, str) else _list(lines)
+                for line in items:
+                    if isinstance(line, str):
+                        name, _, target = line.partition("=")
+                        _entry(meta, group, name, target)
+
+
+def setup_keywords(text: str) -> list[tuple[str | None, object]] | None:
+    """The literal keyword arguments of every ``setup(...)`` call in ``text`` (a setup.py),
+    read with ``ast`` (never run); None when it does not parse."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return
+        return None
+    found: list[tuple[str | None, object]] = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -698,25 +709,10 @@ def _setup_py_meta(text: str, meta: ProjectMeta) -> None:
             continue
         for kw in node.keywords:
             try:
-                value = ast.literal_eval(kw.value)
+                found.append((kw.arg, ast.literal_eval(kw.value)))
             except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
                 continue
-            if kw.arg == "name" and isinstance(value, str):
-                meta.name = meta.name or value
-            elif kw.arg == "version" and isinstance(value, str) and meta.version == "0+unknown":
-                meta.version = value
-            elif kw.arg == "python_requires" and isinstance(value, str):
-                meta.requires_python = meta.requires_python or value
-            elif kw.arg == "package_dir" and isinstance(value, dict):
-                if isinstance(value.get(""), str) and meta.import_root == ".":
-                    meta.import_root = value[""]
-            elif kw.arg == "entry_points" and isinstance(value, dict):
-                for group, lines in value.items():
-                    items = [lines] if isinstance(lines, str) else _list(lines)
-                    for line in items:
-                        if isinstance(line, str):
-                            name, _, target = line.partition("=")
-                            _entry(meta, group, name, target)
+    return found
 
 
 def _contained_folder(root: Path, rel: str) -> str:
