@@ -209,3 +209,17 @@ def test_the_build_record_names_the_pins_and_interpreter(
     env = build(project(tmp_path / "p", SRC_LAYOUT), settings)
     record = json.loads((env.path / ".debugtrace-complete").read_text())
     assert record["pins"] == list(env.pins) and record["python"]
+
+
+def test_pip_builds_the_same_environment_where_uv_is_not_installed(
+    tmp_path: Path, settings: Settings
+) -> None:
+    with_uv = build(project(tmp_path / "a", SRC_LAYOUT), settings)
+    with_pip = build(
+        project(tmp_path / "b", SRC_LAYOUT),
+        settings.model_copy(update={"env_installer": "pip", "data_dir": tmp_path / "pip"}),
+    )
+    names = {p.split("==")[0].lower() for p in with_pip.pins}
+    assert names == {p.split("==")[0].lower() for p in with_uv.pins}
+    code = "import importlib.metadata as m, tinyproj; print(m.version('tinyproj'))"
+    assert run_python(with_pip, tmp_path / "b", code) == "1.2.3"
