@@ -119,16 +119,19 @@ def redaction_alone(events: list[dict[str, Any]]) -> dict[str, Any]:
     redactor = Redactor()
     texts = [e["details"]["output"] for e in events]
     total = sum(len(t.encode()) for t in texts)
+    redactor.redact("password = 'hunter2hunter2'")  # detect-secrets' imports, once
     best = float("inf")
     worst: tuple[float, int] = (0.0, 0)
-    for _ in range(3):
+    for _ in range(5):
         start = time.perf_counter()
+        slowest: tuple[float, int] = (0.0, 0)
         for i, text in enumerate(texts):
             t0 = time.perf_counter()
             redactor.redact(text)
-            took = time.perf_counter() - t0
-            worst = max(worst, (took, i))
-        best = min(best, time.perf_counter() - start)
+            slowest = max(slowest, (time.perf_counter() - t0, i))
+        took = time.perf_counter() - start
+        if took < best:
+            best, worst = took, slowest
     slow = len(redactor.suspects(texts))
     took, at = worst
     return {

@@ -5,18 +5,23 @@ description, metadata) goes through :meth:`Redactor.redact`, which replaces each
 typed placeholder, ``[REDACTED:aws-secret-key]``, and counts what it replaced by kind (never the
 value); the counts go on the event as ``details.redacted``.
 
-Speed matters (this is the ingest hot path), so detection is layered:
+Speed matters (this is the ingest hot path, and real output is full of look-alikes: commit and
+content hashes, npm integrity strings, base64 data, digests), so detection works on positions, as
+line-rate scanners do:
 
-1. one case-insensitive regex pass over the whole string looks for anything suspect: a known
-   token prefix, a secret-looking name, credentials in a URL, a long token. Most text has none
-   and costs one ``search``;
-2. only then do the precise patterns run (cloud keys, GitHub/GitLab/Slack/OpenAI/... tokens,
-   private key blocks, ``user:password@`` in URLs, ``SECRET_NAME=value`` assignments, JWTs, long
-   high-entropy strings that are not hashes, UUIDs or base64 images), plus the configured extra
-   patterns and the ``redact`` hook of plugins;
-3. and only lines that still look suspect afterwards (a secret-looking name with a value, an
-   unexplained long token) go to `detect-secrets`, whose many vendor detectors run at ~150 µs a
-   line.
+1. one RE2 pass (a DFA, hundreds of MB/s) over the text finds *triggers*: a secret-looking name, a
+   known token prefix, credentials in a URL, a private key header, a long token mixing upper case,
+   lower case and digits. The same pass consumes the look-alikes whole (a block of base64 lines,
+   an ``sha512-...`` integrity string) so they never trigger, and hex hashes and UUIDs have no
+   upper case to begin with. Most text has no trigger and costs this one pass;
+2. only the line around each trigger (a bounded window) goes through the precise patterns (cloud
+   keys, GitHub/GitLab/Slack/OpenAI/Twilio/... tokens, ``user:password@`` in URLs,
+   ``SECRET_NAME=value`` assignments, flags and headers, JWTs) and only a triggering token
+   through the entropy test; plus the configured extra patterns and the ``redact`` hook of
+   plugins, on the whole text;
+3. `detect-secrets` sees only the few lines where a secret-looking name is assigned a value that
+   none of the above explained (its vendor detectors run at ~150 µs a line; the vendor formats
+   it would add are patterns here).
 
 Diffs stay applicable: a secret on a context or removed line is redacted like any other, and the
 apply stage matches that line against the checkout with the placeholder as a wildcard
@@ -60,60 +65,151 @@ class Finding:
     kind: str
 
 
-# -- 1. the suspect pass ------------------------------------------------------------------------
+# -- 1. the trigger pass -------------------------------------------------------------------------
 
-# Every token-shaped secret is a run of 20+ token characters; every named one has a secret-looking
-# name nearby; URL passwords need "://"; private keys "-----BEGIN". These checks are C-speed
-# substring searches and one regex, run over a whole batch of strings at once.
 KEYWORDS = ("key", "secret", "passw", "pwd", "token", "credential", "bearer", "authoriz")
-_RUN = re.compile(r"[A-Za-z0-9+/_\-]{20}")
-_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9][A-Za-z0-9+/_\-]{18,}[A-Za-z0-9]={0,2}(?![A-Za-z0-9+/=_\-])"
+_T = r"[A-Za-z0-9+/_\-]"
+_MIXED = (  # a token holding upper case, lower case and a digit, in any order
+    rf"{_T}*(?:[0-9]{_T}*[A-Z]{_T}*[a-z]|[0-9]{_T}*[a-z]{_T}*[A-Z]|[A-Z]{_T}*[0-9]{_T}*[a-z]"
+    rf"|[A-Z]{_T}*[a-z]{_T}*[0-9]|[a-z]{_T}*[0-9]{_T}*[A-Z]|[a-z]{_T}*[A-Z]{_T}*[0-9]){_T}*=?=?"
 )
-# Literal prefixes of the token formats that have a precise pattern below.
-_LITERAL_PREFIXES = (
-    "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",
-    "gldt-", "glrt-", "glptt-", "glcbt-", "xox", "hooks.slack.com", "sk-", "sk_", "rk_", "AIza",
-    "npm_", "pypi-", "hf_", "eyJ", "SG.",
-)  # fmt: skip
-
-
-_T = r"[A-Za-z0-9+/=_\-]"
-_BLOB_PATTERN = (
-    r"(?i:key|secret|passw|pwd|token|credential|bearer|authoriz)|://|-----BEGIN| -u|--user"
-    r"|A[KS]IA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt)-|xox[abposre]-|sk-|[rs]k_live|AIza|eyJ"
-    r"|npm_|pypi-|hf_|SG\."
-    # Every run of 33+ token characters with a digit in it (16+ on one side of the digit): an
-    # unnamed secret is only called one from 32 characters on, and shorter token formats have
-    # their prefix above.
-    rf"|{_T}{{16,}}[0-9]{_T}*|{_T}*[0-9]{_T}{{16,}}"
+_VENDOR = (
+    r"A[KS]IA|ABIA|ACCA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt)-|xox[abposre]-"
+    r"|hooks\.slack\.com|sk-|[rs]k_(?:live|test)|AIza|npm_|pypi-|hf_|eyJ|SG\.|SK[0-9a-fA-F]{32}"
+    r"|sq0(?:csp|atp)-|AccountKey=|[0-9a-f]{32}-us[0-9]{1,2}\b"
 )
+"""Prefixes of the token formats that have a precise pattern below."""
+_INSIDE = re.compile(
+    _VENDOR + r"|(?i:secret|passw|pwd|token|api[_-]?key|access[_-]?key|credential)"
+)
+"""A known prefix or a secret-looking name inside a token the candidate pass took whole
+(``//ghp_...`` in a URL, ``xAPI_KEYx...``)."""
+_NEAR_PATTERN = (
+    r"(?P<named>(?i:secret|passw|pwd|token|api[_-]?key|access[_-]?key|private[_-]?key"
+    r"|credential|auth[_-]?key|bearer|authoriz|aws)| -u|--user)"
+    r"|(?P<url>://[^\s/:@]{0,256}:[^\s/@]{1,256}@)"
+    r"|(?P<pem>-----BEGIN)"
+    rf"|(?P<vendor>{_VENDOR})"
+)
+"""Where a precise pattern may match: a name, a known prefix, a URL with a password, a key."""
 
 
-def _compile_blob() -> Any:
-    # RE2 scans this alternation as one DFA, ~1 GB/s; Python's backtracking engine tries every
-    # branch at every position and is ~100x slower on it (kept only as a fallback). On bytes:
-    # the binding re-encodes a str at every call, which makes repeated searches quadratic.
+def _compile(pattern: str) -> Any:
+    # RE2 scans an alternation as one DFA; Python's backtracking engine would try every branch
+    # at every position (kept only as a fallback). On bytes: a str is re-encoded at every call.
+    # The two passes stay apart: joined, their DFA grows past RE2's budget and it slows to NFA.
     try:
         import re2  # type: ignore[import-untyped]
 
-        return re2.compile(_BLOB_PATTERN.encode())
+        return re2.compile(pattern.encode())
     except ImportError:  # pragma: no cover - google-re2 is a dependency
-        return re.compile(_BLOB_PATTERN.encode())
+        return re.compile(pattern.encode())
 
 
-_BLOB = _compile_blob()
+_NEAR = _compile(_NEAR_PATTERN)
+_CANDIDATES = _compile(_MIXED)
+"""Tokens mixing upper case, lower case and digits: hex hashes and UUIDs never match."""
+_FAMILY = {
+    number: name.decode() if isinstance(name, bytes) else name
+    for name, number in _NEAR.groupindex.items()
+}
+"""Group number -> family (a bytes pattern names its groups in bytes)."""
+_BEFORE = 128
+_AFTER = 640
+"""A trigger's window: its line, cut to this many characters before and after it (every
+precise pattern's match starts at most this far before its trigger and is shorter than this)."""
+_FAMILY_PATTERNS: dict[str, list[Pattern]] = {}  # filled below, once the patterns exist
 
 
-def _suspect(text: str) -> tuple[bool, bool, bool, bool]:
-    """Which families could be in ``text``: (named, url, private key, long token)."""
-    lower = text.lower()
-    return (
-        any(k in lower for k in KEYWORDS) or " -u" in text or "--user" in text,
-        "://" in text and "@" in text,
-        "-----BEGIN" in text,
-        _RUN.search(text) is not None,
+@dataclass
+class _Hits:
+    """What the trigger passes found in one text: windows (start, end) per family for the
+    precise patterns, candidate tokens (start, end) for the entropy test, whether a secret-like
+    name was seen (detect-secrets then may look) and whether a key block starts."""
+
+    windows: dict[str, list[tuple[int, int]]]
+    tokens: list[tuple[int, int]]
+    named: bool
+    pem: bool
+
+
+def _char_offsets(text: str, data: bytes) -> Callable[[int], int]:
+    """Byte offset -> character offset in ``text``, for increasing offsets (the identity for
+    ASCII; otherwise each call decodes only the bytes since the previous one)."""
+    if len(data) == len(text):
+        return lambda b: b
+    last = [0, 0]  # byte offset, character offset
+
+    def to_char(b: int) -> int:
+        if b < last[0]:
+            last[0] = last[1] = 0
+        last[1] += len(data[last[0] : b].decode("utf-8", "surrogatepass"))
+        last[0] = b
+        return last[1]
+
+    return to_char
+
+
+def _window(text: str, start: int, end: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", max(0, start - _BEFORE), start) + 1
+    line_end = text.find("\n", end, end + _AFTER)
+    return max(line_start, start - _BEFORE), (end + _AFTER if line_end < 0 else line_end)
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _base64_line(text: str, start: int, end: int) -> bool:
+    """Whether the token is a whole line of a block of base64 (wrapped data, not a secret)."""
+    if not 48 <= end - start <= 120 or (start and text[start - 1] != "\n"):
+        return False
+    if end < len(text) and text[end] not in "\r\n":
+        return False
+    nxt = text.find("\n", end) + 1
+    prev = text.rfind("\n", 0, max(0, start - 1)) + 1
+    width = end - start
+    return bool(
+        (nxt and text.find("\n", nxt) - nxt in (width, width + 1))
+        or (start and start - 1 - prev == width)
     )
+
+
+def _hits(text: str) -> _Hits:
+    data = text.encode("utf-8", "surrogatepass")
+    to_char = _char_offsets(text, data)
+    spans: dict[str, list[tuple[int, int]]] = {"named": [], "url": [], "vendor": []}
+    named = pem = False
+    for m in _NEAR.finditer(data):
+        kind = _FAMILY[m.lastindex]
+        if kind == "pem":
+            pem = True
+            continue
+        named = named or kind == "named"
+        spans[kind].append(_window(text, to_char(m.start()), to_char(m.end())))
+    to_char = _char_offsets(text, data)
+    tokens = []
+    for m in _CANDIDATES.finditer(data):
+        if m.end() - m.start() < ENTROPY_MIN_LENGTH:
+            continue
+        start, end = to_char(m.start()), to_char(m.end())
+        token = text[start:end]
+        if token.startswith(_HASH_TOKEN) or _base64_line(text, start, end):
+            continue  # npm integrity, a line of wrapped base64 data
+        tokens.append((start, end))
+        if _INSIDE.search(token):
+            # a known prefix or a name inside a token (``//ghp_...`` in a URL): its line gets
+            # the precise patterns too
+            spans["vendor"].append(_window(text, start, end))
+            spans["named"].append(_window(text, start, end))
+            named = True
+    return _Hits({k: _merged(v) for k, v in spans.items()}, tokens, named, pem)
 
 
 # -- 2. precise patterns: (kind, regex, group holding the secret) --------------------------------
@@ -143,6 +239,11 @@ _TOKEN_PATTERNS: list[Pattern] = [
     ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,512}"), 0),
     ("pypi-token", re.compile(r"\bpypi-AgE[A-Za-z0-9_\-]{50,512}"), 0),
     ("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"), 0),
+    # vendor formats detect-secrets knows (its plugins' patterns, here at regex speed)
+    ("twilio-key", re.compile(r"\bSK[0-9a-fA-F]{32}\b"), 0),
+    ("mailchimp-key", re.compile(r"\b[0-9a-f]{32}-us[0-9]{1,2}\b"), 0),
+    ("square-token", re.compile(r"\bsq0(?:csp|atp)-[0-9A-Za-z_\-]{22,43}"), 0),
+    ("azure-storage-key", re.compile(r"AccountKey=([A-Za-z0-9+/=]{60,100})"), 1),
     (
         "jwt",
         re.compile(
@@ -197,6 +298,8 @@ _URL_PATTERN: Pattern = (
     re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,32}+://[^\s/:@]{0,256}+:([^\s/]{1,256})@"),
     1,
 )
+_FAMILY_PATTERNS.update(named=_NAMED_PATTERNS, url=[_URL_PATTERN], vendor=_TOKEN_PATTERNS)
+
 # Private key blocks are found by hand, BEGIN then the next END: linear however many BEGINs
 # there are (a lazy DOTALL regex rescans the rest of the text from each one).
 _PEM_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
@@ -273,19 +376,10 @@ def _high_entropy(text: str, token: str, start: int) -> bool:
 # -- 3. detect-secrets, on what still looks suspect --------------------------------------------
 
 _DS_LOCK = threading.Lock()
-_DS_NAMED = re.compile(r"(?i:" + _NAME + r")\s*[\"']?\s*(?::=|=>|[:=])")
-DS_ENTROPY_BITS = 3.5
-"""A line goes to detect-secrets when it has an unexplained mixed token at least this random."""
-
-
-def _ds_line(line: str, named: bool) -> bool:
-    if named and _DS_NAMED.search(line):
-        return True
-    return any(
-        _mixed(m.group()) and entropy(m.group()) >= DS_ENTROPY_BITS
-        for m in _TOKEN.finditer(line)
-        if "[REDACTED:" not in m.group()
-    )
+_DS_NAMED = re.compile(
+    r"(?i:" + _NAME + r")\s*[\"']?\s*(?::=|=>|[:=])\s*[\"']?([^\s\"',;}{)(<>\[\]]{6,512})"
+)
+"""A secret-looking name assigned a value-like word: the lines detect-secrets may look at."""
 
 
 def _detect_secrets(lines: list[str]) -> list[tuple[int, str, str]]:
@@ -336,26 +430,25 @@ class Redactor:
             return list(range(len(texts)))
         blob = "\x00".join(texts)
         data = blob.encode("utf-8", "surrogatepass")
-        m = _BLOB.search(data)
-        if m is None:
-            return []
         sizes = (
             (len(t) + 1 for t in texts)
             if len(data) == len(blob)  # ASCII: byte offsets are character offsets
             else (len(t.encode("utf-8", "surrogatepass")) + 1 for t in texts)
         )
         ends = list(accumulate(sizes))
-        picked = []
-        while m is not None:
-            k = bisect_right(ends, m.start())
-            hit = m.group()
-            if len(hit) >= 17 and (_HEX_B.match(hit) or _UUIDISH_B.fullmatch(hit)):
-                m = _BLOB.search(data, m.end())  # a commit or content hash, a UUID: go on
-                continue
-            picked.append(k)
-            # One hit is enough for a string: go on from the next one (bounded work per string).
-            m = _BLOB.search(data, ends[k]) if k + 1 < len(texts) else None
-        return picked
+        picked: set[int] = set()
+        for pattern, min_length in ((_NEAR, 0), (_CANDIDATES, ENTROPY_MIN_LENGTH)):
+            pos = 0
+            while (m := pattern.search(data, pos)) is not None:
+                k = bisect_right(ends, m.start())
+                if m.end() - m.start() < min_length:
+                    pos = m.end()
+                    continue
+                picked.add(k)
+                if k + 1 >= len(texts):
+                    break
+                pos = ends[k]  # one hit is enough for a string: go on from the next one
+        return sorted(picked)
 
     def suspect(self, text: str) -> bool:
         """Whether ``text`` may hold a secret (False means it certainly holds none)."""
@@ -363,18 +456,35 @@ class Redactor:
 
     def find(self, text: str) -> list[Finding]:
         """Every secret in ``text``, non-overlapping, in order."""
-        named, url, pem, long_run = _suspect(text)
-        patterns: list[Pattern] = list(self.extra)
-        if named:
-            patterns += _NAMED_PATTERNS
-        if url:
-            patterns.append(_URL_PATTERN)
-        found: list[Finding] = _private_keys(text) if pem else []
-        tokens = list(_TOKEN.finditer(text)) if long_run else []
-        if long_run and any(p in text for p in _LITERAL_PREFIXES):
-            patterns += _TOKEN_PATTERNS
-        for kind, regex, group in patterns:
+        hits = _hits(text)
+        found: list[Finding] = _private_keys(text) if hits.pem else []
+        for family, windows in hits.windows.items():
+            for lo, hi in windows:
+                self._precise(text, lo, hi, _FAMILY_PATTERNS[family], found)
+        for start, end in hits.tokens:
+            token = text[start:end]
+            if _high_entropy(text, token, start):
+                found.append(Finding(start, end, "high-entropy"))
+        for kind, regex, group in self.extra:
             for m in regex.finditer(text):
+                if m.group(group) is not None:
+                    found.append(Finding(m.start(group), m.end(group), kind))
+        if self.hook is not None:
+            found.extend(self.hook(text))
+        found = _merge(_outside_placeholders(text, found))
+        if self.use_detect_secrets and hits.named:
+            more = self._detect_secrets(text, found, hits.windows["named"])
+            found = _merge(found + _outside_placeholders(text, more))
+        return found
+
+    @staticmethod
+    def _precise(
+        text: str, lo: int, hi: int, patterns: list[Pattern], found: list[Finding]
+    ) -> None:
+        """The findings of ``patterns`` in ``text[lo:hi]`` (a trigger's window)."""
+        window = text[lo:hi]
+        for kind, regex, group in patterns:
+            for m in regex.finditer(window):
                 value = m.group(group)
                 if value is None:
                     continue
@@ -382,43 +492,38 @@ class Redactor:
                     _NOT_A_VALUE.match(value) or "[REDACTED:" in value
                 ):
                     continue
-                found.append(Finding(m.start(group), m.end(group), kind))
-        for m in tokens:
-            if _high_entropy(text, m.group(), m.start()):
-                found.append(Finding(m.start(), m.end(), "high-entropy"))
-        if self.hook is not None:
-            found.extend(self.hook(text))
-        found = _merge(_outside_placeholders(text, found))
-        if self.use_detect_secrets and (named or long_run):
-            more = self._detect_secrets(text, found, named)
-            found = _merge(found + _outside_placeholders(text, more))
-        return found
+                found.append(Finding(lo + m.start(group), lo + m.end(group), kind))
 
-    def _detect_secrets(self, text: str, known: list[Finding], named: bool) -> list[Finding]:
-        # Only lines that still look suspect once the known findings are masked.
-        masked = _mask(text, known)
-        if len(masked) != len(text):
-            # Offsets below must be the original text's: mask with same-length filler instead.
-            masked = _mask(text, known, keep_length=True)
-        lines = masked.split("\n")
-        offsets = [0]
-        for line in lines[:-1]:
-            offsets.append(offsets[-1] + len(line) + 1)
-        picked = [i for i, line in enumerate(lines) if _ds_line(line, named)]
+    def _detect_secrets(
+        self, text: str, known: list[Finding], windows: list[tuple[int, int]]
+    ) -> list[Finding]:
+        """detect-secrets on the lines (of the windows) where a secret-looking name is assigned
+        a value none of the patterns explained."""
+        picked: list[tuple[int, str]] = []  # (offset, line)
+        for lo, hi in windows:
+            at = lo
+            for line in text[lo:hi].split("\n"):
+                end = at + len(line)
+                m = _DS_NAMED.search(line)
+                if (
+                    m is not None
+                    and not _NOT_A_VALUE.match(m.group(1))
+                    and not any(f.start < end and at < f.end for f in known)
+                ):
+                    picked.append((at, line))
+                at = end + 1
         if not picked:
             return []
         extra = []
-        for idx, kind, value in _detect_secrets([lines[i] for i in picked]):
-            line_no = picked[idx]
-            line = lines[line_no]
+        for idx, kind, value in _detect_secrets([line for _, line in picked]):
+            base_at, line = picked[idx]
             if len(value) < 6 or _NOT_A_VALUE.match(value) or "\x00" in value:
                 continue
             if value.startswith(_HASH_TOKEN) or _HEX.match(value) or _UUIDISH.search(value):
                 continue  # content hashes (commit ids, npm integrity) and UUIDs in quotes
             at = line.find(value)
             while at >= 0:
-                base = offsets[line_no] + at
-                extra.append(Finding(base, base + len(value), kind))
+                extra.append(Finding(base_at + at, base_at + at + len(value), kind))
                 at = line.find(value, at + len(value))
         return extra
 
