@@ -329,7 +329,8 @@ def test_context_is_restored_in_each_file_of_a_plain_multi_file_diff() -> None:
 @pytest.mark.parametrize(
     "unit",
     ["token", "tokenA1", "A1a+/", "-----BEGIN PRIVATE KEY-----", "password=", "SG.", "glpat-",
-     "a://b:", " -u x", "--password ", "ghp_", "sk-", "[REDACTED:a]x"],
+     "a://b:", " -u x", "--password ", "ghp_", "sk-", "[REDACTED:a]x", "Ab1" + "x" * 45 + "\n",
+     "sha512-" + "Ab1" * 30 + " ", "password = 'aB3dEf9hIj' ", "AKIA", "eyJ"],
 )  # fmt: skip
 def test_hostile_input_costs_linear_time(unit: str) -> None:
     # 200 KB of a pattern's own building blocks: a quadratic pattern would take minutes here

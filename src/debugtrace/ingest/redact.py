@@ -74,9 +74,9 @@ _MIXED = (  # a token holding upper case, lower case and a digit, in any order
     rf"|[A-Z]{_T}*[a-z]{_T}*[0-9]|[a-z]{_T}*[0-9]{_T}*[A-Z]|[a-z]{_T}*[A-Z]{_T}*[0-9]){_T}*=?=?"
 )
 _VENDOR = (
-    r"A[KS]IA|ABIA|ACCA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt)-|xox[abposre]-"
-    r"|hooks\.slack\.com|sk-|[rs]k_(?:live|test)|AIza|npm_|pypi-|hf_|eyJ|SG\.|SK[0-9a-fA-F]{32}"
-    r"|sq0(?:csp|atp)-|AccountKey=|[0-9a-f]{32}-us[0-9]{1,2}\b"
+    r"\b(?:A[KS]IA|ABIA|ACCA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt)-|xox[abposre]-"
+    r"|sk-|[rs]k_(?:live|test)|AIza|npm_|pypi-|hf_|eyJ|SG\.|SK[0-9a-fA-F]{32}|sq0(?:csp|atp)-"
+    r"|[0-9a-f]{32}-us[0-9]{1,2}\b)|hooks\.slack\.com|AccountKey="
 )
 """Prefixes of the token formats that have a precise pattern below."""
 _INSIDE = re.compile(
@@ -107,7 +107,11 @@ def _compile(pattern: str) -> Any:
 
 
 _NEAR = _compile(_NEAR_PATTERN)
+_ANY = _compile(re.sub(r"\(\?P<\w+>", "(?:", _NEAR_PATTERN) + "|" + _MIXED)
+"""Either pass's triggers, for the batch's presence test: one pass, and without capture
+groups RE2 answers from its DFA alone."""
 _CANDIDATES = _compile(_MIXED)
+_BASE64_BLOCK = _compile(r"(?m:(?:[A-Za-z0-9+/]{48,120}={0,2}\r?\n)+)")
 """Tokens mixing upper case, lower case and digits: hex hashes and UUIDs never match."""
 _FAMILY = {
     number: name.decode() if isinstance(name, bytes) else name
@@ -195,13 +199,20 @@ def _hits(text: str) -> _Hits:
         spans[kind].append(_window(text, to_char(m.start()), to_char(m.end())))
     to_char = _char_offsets(text, data)
     tokens = []
-    for m in _CANDIDATES.finditer(data):
-        if m.end() - m.start() < ENTROPY_MIN_LENGTH:
+    pos = 0
+    while (m := _CANDIDATES.search(data, pos)) is not None:
+        pos = m.end()
+        if pos - m.start() < ENTROPY_MIN_LENGTH:
             continue
-        start, end = to_char(m.start()), to_char(m.end())
+        start, end = to_char(m.start()), to_char(pos)
         token = text[start:end]
-        if token.startswith(_HASH_TOKEN) or _base64_line(text, start, end):
-            continue  # npm integrity, a line of wrapped base64 data
+        if token.startswith(_HASH_TOKEN):
+            continue  # npm integrity
+        if _base64_line(text, start, end):
+            # wrapped base64 data: skip its whole block in one step, not line by line
+            block = _BASE64_BLOCK.match(data, m.start())
+            pos = block.end() if block is not None else pos
+            continue
         tokens.append((start, end))
         if _INSIDE.search(token):
             # a known prefix or a name inside a token (``//ghp_...`` in a URL): its line gets
@@ -437,17 +448,16 @@ class Redactor:
         )
         ends = list(accumulate(sizes))
         picked: set[int] = set()
-        for pattern, min_length in ((_NEAR, 0), (_CANDIDATES, ENTROPY_MIN_LENGTH)):
-            pos = 0
-            while (m := pattern.search(data, pos)) is not None:
-                k = bisect_right(ends, m.start())
-                if m.end() - m.start() < min_length:
-                    pos = m.end()
-                    continue
-                picked.add(k)
-                if k + 1 >= len(texts):
-                    break
-                pos = ends[k]  # one hit is enough for a string: go on from the next one
+        pos = 0
+        while (m := _ANY.search(data, pos)) is not None:
+            k = bisect_right(ends, m.start())
+            if m.end() - m.start() < ENTROPY_MIN_LENGTH and _CANDIDATES.fullmatch(m.group()):
+                pos = m.end()  # a short mixed token: nothing to look at
+                continue
+            picked.add(k)
+            if k + 1 >= len(texts):
+                break
+            pos = ends[k]  # one hit is enough for a string: go on from the next one
         return sorted(picked)
 
     def suspect(self, text: str) -> bool:
@@ -859,6 +869,10 @@ _FIELDS = {
 }
 
 
+_LONG = 4096
+"""Strings longer than this skip the batch's suspect pass (see :func:`redact_events`)."""
+
+
 def redact_events(
     redactor: Redactor,
     events: Sequence[Event],
@@ -877,8 +891,14 @@ def redact_events(
         for ev in events:
             d = ev.details
             texts += [getattr(d, name) or "" for name in _FIELDS[ev.type]]
-    # One RE2 pass over the whole batch; only what it picks is looked at again.
-    picked = redactor.suspects(texts)
+    # Short strings: one pass over the whole batch picks those to look at again (a pass per
+    # string would cost more in calls than in scanning). Long ones are looked at directly: the
+    # look finds nothing as fast as the batch pass would, and a pick would mean scanning twice.
+    short = [k for k, t in enumerate(texts) if len(t) <= _LONG]
+    picked = sorted(
+        {k for k, t in enumerate(texts) if len(t) > _LONG}
+        | {short[j] for j in redactor.suspects([texts[k] for k in short])}
+    )
     if extras is None:
         extras = [i for i, ev in enumerate(events) if ev.details.__pydantic_extra__]
     if not picked and not extras:
