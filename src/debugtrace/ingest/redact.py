@@ -298,7 +298,7 @@ _NAMED_PATTERNS: list[Pattern] = [
     (
         "secret-assignment",
         re.compile(
-            r"(?i:" + _NAME + r")[\"']?\s*(?::=|=>|[:=])\s*[\"']?([^\s\"',;}{)(<>\[\]]{6,512})"
+            r"(?i:" + _NAME + r")[\"']?\s*(?::=|=>|[:=])(?!=)\s*[\"']?([^\s\"',;}{)(<>\[\]]{6,512})"
         ),
         1,
     ),
@@ -340,6 +340,9 @@ _NOT_A_VALUE = re.compile(
     r"^(?:\$\{?\w+\}?|%\(?\w+\)?s?|\{\{.*\}\}|<[^>]*>?|\*+|x{4,}|\.{3,}|REDACTED.*|\[REDACTED.*"
     r"|(?i:true|false|none|null|undefined|changeme|password|secret|example|required|optional"
     r"|string|str|bytes|int|bool|dict|list|os\.environ.*|getenv.*)"
+    # placeholders (your-api-key-here, <TOKEN>, xxxx) and versions ("js-tokens": "^4.0.0")
+    r"|(?i:your[-_ ].*|.*[-_ ]here|.*(?:placeholder|example|dummy).*)"
+    r"|[\^~<>=v]*[0-9]+(?:\.[0-9A-Za-z-]+)+"
     # a reference to another name (settings.SECRET_KEY, self.token, config["x"]), not a value
     r"|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(.*)?|[A-Za-z_]\w*\[.*|[A-Z][A-Z0-9_]*)$"
 )
@@ -351,7 +354,11 @@ _LOWER = re.compile(r"[a-z]")
 _HEX_B = re.compile(rb"^[0-9a-fA-F]+$")
 _UUIDISH_B = re.compile(rb"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _UUIDISH = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
-_HASH_PREFIX = re.compile(r"(?:sha\d{1,3}[-:=]|md5[-:=]|base64,|integrity[\"':= ]+)$", re.I)
+_HASH_PREFIX = re.compile(
+    r"(?:sha\d{1,3}[-:=]|md5[-:=]|base64,|(?:integrity|etag|digest|checksum|hash)[\"':= ]+)$",
+    re.I,
+)
+"""What precedes a content hash (never a secret): ``sha256:``, ``ETag:``, ``"integrity": "``."""
 _HASH_TOKEN = ("sha1-", "sha256-", "sha384-", "sha512-", "md5-")
 ENTROPY_MIN_LENGTH = 32
 """Unnamed tokens shorter than this are never called secrets on entropy alone."""
@@ -496,8 +503,8 @@ class Redactor:
         for kind, regex, group in patterns:
             for m in regex.finditer(window):
                 value = m.group(group)
-                if value is None:
-                    continue
+                if value is None or len(set(value[-16:])) <= 2:
+                    continue  # sk-xxxxxxxx..., a mask: a placeholder, not a secret
                 if kind == "secret-assignment" and (
                     _NOT_A_VALUE.match(value) or "[REDACTED:" in value
                 ):
