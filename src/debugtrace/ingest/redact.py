@@ -135,6 +135,9 @@ class _Hits:
     tokens: list[tuple[int, int]]
     named: bool
     pem: bool
+    prefixes: list[tuple[int, str]]
+    """(offset, first two characters) of each known token prefix: its patterns are tried
+    there alone (every one of them starts at its prefix)."""
 
 
 def _char_offsets(text: str, data: bytes) -> Callable[[int], int]:
@@ -189,14 +192,20 @@ def _hits(text: str) -> _Hits:
     data = text.encode("utf-8", "surrogatepass")
     to_char = _char_offsets(text, data)
     spans: dict[str, list[tuple[int, int]]] = {"named": [], "url": [], "vendor": []}
+    prefixes: list[tuple[int, str]] = []
     named = pem = False
     for m in _NEAR.finditer(data):
         kind = _FAMILY[m.lastindex]
         if kind == "pem":
             pem = True
             continue
+        start = to_char(m.start())
+        key = text[start : start + 2]
+        if kind == "vendor" and key in _BY_PREFIX:
+            prefixes.append((start, key))
+            continue
         named = named or kind == "named"
-        spans[kind].append(_window(text, to_char(m.start()), to_char(m.end())))
+        spans[kind].append(_window(text, start, to_char(m.end())))
     to_char = _char_offsets(text, data)
     tokens = []
     pos = 0
@@ -220,7 +229,7 @@ def _hits(text: str) -> _Hits:
             spans["vendor"].append(_window(text, start, end))
             spans["named"].append(_window(text, start, end))
             named = True
-    return _Hits({k: _merged(v) for k, v in spans.items()}, tokens, named, pem)
+    return _Hits({k: _merged(v) for k, v in spans.items()}, tokens, named, pem, prefixes)
 
 
 # -- 2. precise patterns: (kind, regex, group holding the secret) --------------------------------
@@ -310,6 +319,29 @@ _URL_PATTERN: Pattern = (
     1,
 )
 _FAMILY_PATTERNS.update(named=_NAMED_PATTERNS, url=[_URL_PATTERN], vendor=_TOKEN_PATTERNS)
+_BY_PREFIX: dict[str, list[Pattern]] = {}
+"""A known prefix's first two characters -> the patterns that start with it (found by trying
+each pattern on the prefixes it names; the others, Mailchimp's and Slack's webhook, run on the
+trigger's window)."""
+for _key, _kinds in {
+    ("AK", "AS", "AB", "AC"): ("aws-access-key-id",),
+    ("gh", "gi"): ("github-token",),
+    ("gl",): ("gitlab-token",),
+    ("xo",): ("slack-token",),
+    ("sk",): ("anthropic-key", "openai-key", "stripe-key"),
+    ("rk",): ("stripe-key",),
+    ("AI",): ("google-api-key",),
+    ("np",): ("npm-token",),
+    ("py",): ("pypi-token",),
+    ("hf",): ("huggingface-token",),
+    ("ey",): ("jwt",),
+    ("SG",): ("sendgrid-key",),
+    ("SK",): ("twilio-key",),
+    ("sq",): ("square-token",),
+    ("Ac",): ("azure-storage-key",),
+}.items():
+    for _k in _key:
+        _BY_PREFIX[_k] = [p for p in _TOKEN_PATTERNS if p[0] in _kinds]
 
 # Private key blocks are found by hand, BEGIN then the next END: linear however many BEGINs
 # there are (a lazy DOTALL regex rescans the rest of the text from each one).
@@ -478,6 +510,11 @@ class Redactor:
         for family, windows in hits.windows.items():
             for lo, hi in windows:
                 self._precise(text, lo, hi, _FAMILY_PATTERNS[family], found)
+        for at, key in hits.prefixes:
+            for kind, regex, group in _BY_PREFIX[key]:
+                m = regex.match(text, at)
+                if m is not None and len(set(m.group(group)[-16:])) > 2:
+                    found.append(Finding(m.start(group), m.end(group), kind))
         for start, end in hits.tokens:
             token = text[start:end]
             if _high_entropy(text, token, start):
