@@ -16,7 +16,7 @@ import pytest
 from debugtrace import Collector, Settings
 from debugtrace.finalize import patching
 from debugtrace.finalize.patching import apply_diff
-from debugtrace.ingest import redact
+from debugtrace.ingest import context
 from debugtrace.ingest.redact import restore_context
 
 HUNKS = 3000
@@ -60,13 +60,13 @@ def test_restoring_3000_redacted_hunks_reads_the_file_once_and_does_linear_work(
     reads = Counter(limit=1)
     # Linear: a few comparisons per line of the diff and of the file, whatever the hunks say.
     compares = Counter(limit=20 * (diff.count("\n") + LINES) + 10_000)
-    real_fits = redact._fits
+    real_fits = context._fits
 
     def counted_fits(parts: list[str], line: str) -> bool:
         compares.tick()
         return real_fits(parts, line)
 
-    monkeypatch.setattr(redact, "_fits", counted_fits)
+    monkeypatch.setattr(context, "_fits", counted_fits)
 
     def read(path: str) -> list[str]:
         reads.tick()
