@@ -69,7 +69,6 @@ class Finding:
 
 # -- 1. the trigger pass -------------------------------------------------------------------------
 
-KEYWORDS = ("key", "secret", "passw", "pwd", "token", "credential", "bearer", "authoriz")
 _T = r"[A-Za-z0-9+/_\-]"
 _MIXED = (  # a token holding upper case, lower case and a digit, in any order
     rf"{_T}*(?:[0-9]{_T}*[A-Z]{_T}*[a-z]|[0-9]{_T}*[a-z]{_T}*[A-Z]|[A-Z]{_T}*[0-9]{_T}*[a-z]"
@@ -124,7 +123,6 @@ _BEFORE = 128
 _AFTER = 640
 """A trigger's window: its line, cut to this many characters before and after it (every
 precise pattern's match starts at most this far before its trigger and is shorter than this)."""
-_FAMILY_PATTERNS: dict[str, list[Pattern]] = {}  # filled below, once the patterns exist
 
 
 @dataclass
@@ -320,12 +318,13 @@ _URL_PATTERN: Pattern = (
     re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,32}+://[^\s/:@]{0,256}+:([^\s/]{1,256})@"),
     1,
 )
-_FAMILY_PATTERNS.update(named=_NAMED_PATTERNS, url=[_URL_PATTERN], vendor=_TOKEN_PATTERNS)
-_BY_PREFIX: dict[str, list[Pattern]] = {}
-"""A known prefix's first two characters -> the patterns that start with it (found by trying
-each pattern on the prefixes it names; the others, Mailchimp's and Slack's webhook, run on the
-trigger's window)."""
-for _key, _kinds in {
+_FAMILY_PATTERNS: dict[str, list[Pattern]] = {
+    "named": _NAMED_PATTERNS,
+    "url": [_URL_PATTERN],
+    "vendor": _TOKEN_PATTERNS,
+}
+"""The precise patterns a trigger's window gets, by the trigger's family."""
+_PREFIX_KINDS = {
     ("AK", "AS", "AB", "AC"): ("aws-access-key-id",),
     ("gh", "gi"): ("github-token",),
     ("gl",): ("gitlab-token",),
@@ -341,9 +340,14 @@ for _key, _kinds in {
     ("SK",): ("twilio-key",),
     ("sq",): ("square-token",),
     ("Ac",): ("azure-storage-key",),
-}.items():
-    for _k in _key:
-        _BY_PREFIX[_k] = [p for p in _TOKEN_PATTERNS if p[0] in _kinds]
+}
+_BY_PREFIX: dict[str, list[Pattern]] = {
+    key: [p for p in _TOKEN_PATTERNS if p[0] in kinds]
+    for keys, kinds in _PREFIX_KINDS.items()
+    for key in keys
+}
+"""A known prefix's first two characters -> the patterns that start with it, tried anchored
+there; the others (Mailchimp's, Slack's webhook) run on the trigger's window."""
 
 # Private key blocks are found by hand, BEGIN then the next END: linear however many BEGINs
 # there are (a lazy DOTALL regex rescans the rest of the text from each one).
@@ -385,8 +389,6 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _DIGIT = re.compile(r"[0-9]")
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
-_HEX_B = re.compile(rb"^[0-9a-fA-F]+$")
-_UUIDISH_B = re.compile(rb"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _UUIDISH = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _HASH_PREFIX = re.compile(
     r"(?:sha\d{1,3}[-:=]|md5[-:=]|base64,|(?:integrity|etag|digest|checksum|hash)[\"':= ]+)$",
@@ -659,15 +661,6 @@ def _outside_placeholders(text: str, found: list[Finding]) -> list[Finding]:
         return found
     done = [(m.start(), m.end()) for m in _PLACEHOLDER_RE.finditer(text)]
     return [f for f in found if not any(f.start < e and s < f.end for s, e in done)]
-
-
-def _positions(hay: str, needle: str) -> list[int]:
-    out = []
-    at = hay.find(needle)
-    while at >= 0:
-        out.append(at)
-        at = hay.find(needle, at + 1)
-    return out
 
 
 _NONE: Counter[str] = Counter()
