@@ -382,7 +382,6 @@ class _Run:
             raise CouldNotTest(why) from None
         finally:
             st.log = "\n".join(logs)
-            self.redact_test_ids(v)
         st.message = _summary(v)
 
     def run_sides(
@@ -476,11 +475,7 @@ class _Run:
         """``project`` with its test environment (built or reused) and support files."""
         from debugtrace.environments.build import build_environment
 
-        for name, data in project.support_files.items():
-            target = tree / name
-            if "/" in name or target.is_symlink() or target.exists():
-                raise CouldNotTest(f"the checkout already has {name}, which the runner needs")
-            target.write_bytes(data)
+        _write_support_files(tree, project)
         env = build_environment(tree, project, self.settings, self.say)
         if env is not None and env.kind == "python":
             self.write_version_module(tree, logs)
@@ -544,11 +539,10 @@ class _Run:
         patch, _ = self.held_out()
         for part in split_diff(patch) if patch else []:
             apply_diff(tree, part.file, part.diff, deadline=deadline)
-        for name, data in project.support_files.items():
-            target = tree / name
-            if "/" in name or os.path.lexists(target):
-                return  # as in the main runs: never written over what the checkout holds
-            target.write_bytes(data)
+        try:
+            _write_support_files(tree, project)
+        except CouldNotTest:
+            return  # as in the main runs: never written over what the checkout holds
         python = sandbox.python_for(project)
         for ev in self.applied:
             if apply_diff(tree, ev.details.file, ev.details.diff, deadline=deadline).tainted:
@@ -653,22 +647,6 @@ class _Run:
         report.outcomes = outcomes
         report.broken = {self.redact(f): why for f, why in report.broken.items()}
 
-    def redact_test_ids(self, v: Validation) -> None:
-        """Test ids come from test code's report: redact them like its output."""
-        if self.redactor is None:
-            return
-        for ids in (
-            v.fail_to_pass,
-            v.pass_to_pass,
-            v.pass_to_fail,
-            v.fail_to_fail,
-            v.added,
-            v.removed,
-            v.flaky,
-        ):
-            ids[:] = [self.redact(t) for t in ids]
-        v.turned_green_by = {self.redact(t): seq for t, seq in v.turned_green_by.items()}
-
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
         if self._lock is not None:
@@ -705,6 +683,17 @@ def regrade(host: FinalizeHost, trace_id: str, names: list[str] | None = None) -
     with run.stage("grade") as st:
         run.grade(st, names or grader_names(host))
     return storage.get(trace_id)
+
+
+def _write_support_files(tree: Path, project: ProjectSpec) -> None:
+    """Write the files the runner needs (a reporter) into the checkout; raises
+    :class:`CouldNotTest` when the checkout already holds one of those names (never written
+    over, never through a link)."""
+    for name, data in project.support_files.items():
+        target = tree / name
+        if "/" in name or os.path.lexists(target):
+            raise CouldNotTest(f"the checkout already has {name}, which the runner needs")
+        target.write_bytes(data)
 
 
 def _bounded_argv(argv: tuple[str, ...]) -> list[str]:
