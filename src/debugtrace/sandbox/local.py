@@ -112,6 +112,14 @@ _HIDDEN_UNDER_USR = ("/usr/local/etc",)
 ``npmrc`` lives in /usr/local/etc and may hold a registry token)."""
 _FORBIDDEN_ROOTS = ("/", "/root", "/home", "/tmp", "/var", "/run", "/srv", "/etc", "/proc", "/dev")
 """Never bound as "the interpreter's environment" (they hold far more than an interpreter)."""
+
+
+def _too_wide(path: Path) -> bool:
+    """Whether binding ``path`` would show test code far more than an interpreter or a project
+    environment: a system root, a home folder."""
+    return str(path) in _FORBIDDEN_ROOTS or path.parent == Path("/home") or path == Path.home()
+
+
 _CAPS_FOR_SUPERVISOR = (
     "CAP_SETUID",
     "CAP_SETGID",
@@ -324,7 +332,7 @@ def _python_paths() -> list[tuple[Path, Path]]:
         for path in (dest, real):
             if path.is_relative_to("/usr"):
                 continue  # bound with the system
-            if str(path) in _FORBIDDEN_ROOTS or path.parent == Path("/home") or path == Path.home():
+            if _too_wide(path):
                 raise SandboxError(
                     f"the interpreter's environment {path} is too wide a folder to show to test "
                     "code; run debugtrace from a virtual environment or a Python installation "
@@ -555,7 +563,7 @@ class LocalSandbox(Sandbox):
             # (a venv names its interpreter by absolute path)
             if bind.is_relative_to("/usr") or any(bind.is_relative_to(b) for b in bound):
                 continue
-            if str(bind) in _FORBIDDEN_ROOTS or bind.parent == Path("/home") or bind == Path.home():
+            if _too_wide(bind):
                 raise SandboxError(
                     f"the project environment needs {bind} shown to test code, too wide a folder; "
                     "install that Python in a folder of its own (or set DEBUGTRACE_PYTHON)"

@@ -68,18 +68,11 @@ def _python_dependency_files(path: Path) -> tuple[str, ...]:
 
 
 def _uses_pytest(path: Path) -> bool:
-    """Whether the project configures pytest (then pytest runs it, whatever else it says)."""
+    """Whether the project uses pytest (then pytest runs it, whatever else it says): a
+    pytest.ini or conftest.py, or pytest named in its configuration (``[tool.pytest...]``,
+    ``[tool:pytest]``, ``[pytest]``, a dependency, a command)."""
     if (path / "pytest.ini").is_file() or (path / "conftest.py").is_file():
         return True
-    checks = {
-        "pyproject.toml": "[tool.pytest",
-        "setup.cfg": "[tool:pytest]",
-        "tox.ini": "[pytest]",
-    }
-    for name, marker in checks.items():
-        text = read_small(path, name)
-        if text is not None and marker in text:
-            return True
     for name in ("tox.ini", "setup.cfg", "pyproject.toml"):
         text = read_small(path, name)
         if text is not None and re.search(r"\bpytest\b", text):
