@@ -6,6 +6,7 @@ ones. Floats are finite (NaN and Infinity are refused, as everywhere in the mode
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -19,6 +20,7 @@ __all__ = [
     "Stage",
     "TraceResult",
     "Validation",
+    "verdict_run",
 ]
 
 HISTORY_RUNS = 20
@@ -159,8 +161,7 @@ class TraceResult(BaseModel):
         if self.stages or self.validation is not None or self.grades:
             runs.append(self.model_copy(update={"history": []}))
         runs += [r.model_copy(update={"history": []}) for r in self.history]
-        complete = [r for r in runs if r.complete]
-        current = ([r for r in complete if r.held_out] or complete or runs)[0]
+        current = verdict_run(runs) or runs[0]
         rest = [r for r in runs if r is not current][:HISTORY_RUNS]
         return current.model_copy(update={"history": rest})
 
@@ -176,3 +177,11 @@ class TraceResult(BaseModel):
             grade = latest.get(grader)
             return grade.score if grade is not None else None
         return min((g.score for g in latest.values()), default=None)
+
+
+def verdict_run(runs: Sequence[TraceResult]) -> TraceResult | None:
+    """Of ``runs`` (newest first), the one that stands as the trace's verdict: the newest
+    complete run against held-out tests, else the newest complete run; None when none is
+    complete."""
+    complete = [r for r in runs if r.complete]
+    return next(iter([r for r in complete if r.held_out] or complete), None)

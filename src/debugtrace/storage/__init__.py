@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from debugtrace.jobs import LEASE_S
 from debugtrace.model import Event, Trace, TraceStatus, UtcDatetime
-from debugtrace.results import TraceResult
+from debugtrace.results import TraceResult, verdict_run
 
 if TYPE_CHECKING:
     from debugtrace.jobs import Job
@@ -108,13 +108,11 @@ class TraceQuery(BaseModel):
 
 
 def effective_run(result: TraceResult) -> TraceResult:
-    """The run of ``result`` that stands as the trace's verdict: ``result`` itself when its
-    tests gave a verdict (:attr:`~debugtrace.results.TraceResult.complete`), else the newest
-    complete run in its ``history`` (a later finalize that failed before the tests, or one still
-    running, never replaces a verdict), else ``result`` itself."""
-    if result.complete:
-        return result
-    return next((run for run in result.history if run.complete), result)
+    """The run of ``result`` that stands as the trace's verdict, by the rule finalize stores it
+    with (:func:`~debugtrace.results.verdict_run`): the newest complete run (its tests gave a
+    verdict), one against held-out tests first; a later finalize that failed before the tests,
+    or one still running, never replaces a verdict. Else ``result`` itself."""
+    return verdict_run([result, *result.history]) or result
 
 
 def could_not_test(result: TraceResult) -> str | None:
