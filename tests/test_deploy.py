@@ -26,6 +26,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from debugtrace.registry import DISTRIBUTION
+from debugtrace.sandbox.docker.sandbox import remove_container
 from support.docker_engine import docker_engine  # noqa: F401 - the fixture is used by name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -393,7 +394,7 @@ def built(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for container in client.containers.list(
             all=True, filters={"label": "debugtrace.test=deploy"}
         ):
-            remove(client, container.id)
+            remove_container(client, container.id)
         builds.remove_all()
 
 
@@ -410,29 +411,7 @@ def run(
         status = container.wait(timeout=120)
         return status["StatusCode"], container.logs().decode()
     finally:
-        remove(client, container.id)
-
-
-def remove(client: Any, cid: str) -> None:
-    """Remove a container; a removal the engine is already doing (an earlier request whose
-    reply was slow under load) is waited for, as the docker sandbox does."""
-    import docker
-
-    try:
-        client.api.remove_container(cid, force=True)
-    except docker.errors.NotFound:
-        return
-    except docker.errors.APIError as exc:
-        if exc.status_code != 409 or "already in progress" not in str(exc):
-            raise
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                client.api.inspect_container(cid)
-            except docker.errors.NotFound:
-                return
-            time.sleep(0.2)
-        raise
+        remove_container(client, container.id)
 
 
 @pytest.mark.docker
@@ -513,7 +492,7 @@ def test_image_healthcheck_passes_when_serving(built: dict[str, Any]) -> None:
             assert time.monotonic() < deadline, output.decode()
             time.sleep(0.5)
     finally:
-        remove(built["client"], container.id)
+        remove_container(built["client"], container.id)
 
 
 @pytest.mark.docker

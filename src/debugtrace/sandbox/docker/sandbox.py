@@ -81,7 +81,7 @@ from debugtrace.textutil import BoundedOutput
 if TYPE_CHECKING:
     from debugtrace.config import Settings
 
-__all__ = ["LABEL", "DockerSandbox", "cleanup_leftovers"]
+__all__ = ["LABEL", "DockerSandbox", "cleanup_leftovers", "remove_container"]
 
 LABEL = "debugtrace"
 """Every container and volume this backend makes carries the label ``debugtrace=1``."""
@@ -524,24 +524,7 @@ class DockerSandbox(Sandbox):
     # -- close ---------------------------------------------------------------------------------
 
     def _remove_container(self, cid: str) -> None:
-        docker = _docker()
-        try:
-            self.client.api.remove_container(cid, force=True, v=True)
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as exc:
-            # A removal that an earlier call started (and whose reply timed out under load) is
-            # still running on the engine: wait for it instead of reporting a leftover.
-            if exc.status_code != 409 or "already in progress" not in str(exc):
-                raise
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    self.client.api.inspect_container(cid)
-                except docker.errors.NotFound:
-                    return
-                time.sleep(0.2)
-            raise
+        remove_container(self.client, cid)
 
     def close(self, handle: SandboxHandle) -> None:
         """Remove the handle's containers and volumes (forced; idempotent)."""
@@ -608,6 +591,28 @@ def _links(worktree: Path, run_image: RunImage) -> dict[str, Path]:
             raise SandboxError(f"the environment's {name} ({folder}) is missing: build it again")
         links[name] = Path(folder)
     return links
+
+
+def remove_container(client: Any, cid: str) -> None:
+    """Remove container ``cid`` (and its anonymous volumes), killing it if it runs. A removal
+    the engine is already doing (an earlier request whose reply timed out under load: 409
+    "already in progress") is waited for instead of reported as a leftover."""
+    docker = _docker()
+    try:
+        client.api.remove_container(cid, force=True, v=True)
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409 or "already in progress" not in str(exc):
+            raise
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                client.api.inspect_container(cid)
+            except docker.errors.NotFound:
+                return
+            time.sleep(0.2)
+        raise
 
 
 def _sockets_of(api: Any, stream: Any) -> list[Any]:
