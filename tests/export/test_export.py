@@ -81,7 +81,9 @@ def test_jsonl_rows_hold_the_steps_and_the_fix_as_assistant_turns(
     assert [m["role"] for m in msgs[:2]] == ["system", "user"]
     assert "debugging assistant" in msgs[0]["content"]
     assert trace.bug_description in msgs[1]["content"]
-    assert f"Repository: {trace.repo_url}" in msgs[1]["content"]
+    # A local repository is named, not located: no host path reaches a training row.
+    assert "Repository: calc\n" in msgs[1]["content"]
+    assert str(trace.repo_url) not in json.dumps(row["messages"])
 
     # Then the session: the hypothesis is the text of the assistant turn that runs the command,
     # whose result comes back as a tool message; the fix is an edit_file call with the diff.
@@ -139,7 +141,7 @@ def test_thoughts_before_a_call_are_its_content_and_outputs_keep_head_and_tail()
         events=[
             ReasoningEvent.new("the guard is missing", "hypothesis", 0.7),
             ReasoningEvent.new("run the failing test first", "plan"),
-            CommandEvent.new("pytest", output=output, exit_code=1, cwd="/src"),
+            CommandEvent.new("pytest", output=output, exit_code=1, cwd="/src/tests"),
             EditEvent.new("calc.py", "--- a/calc.py\n+++ b/calc.py\n"),
             CommandEvent.new("pytest", output="", exit_code=0, timed_out=True),
         ]
@@ -149,9 +151,10 @@ def test_thoughts_before_a_call_are_its_content_and_outputs_keep_head_and_tail()
     assert call["content"] == (
         "Hypothesis (confidence 0.7): the guard is missing\n\nPlan: run the failing test first"
     )
+    # The directory is relative to the repository (here "/src", where the commands ran).
     assert json.loads(call["tool_calls"][0]["function"]["arguments"]) == {
         "command": "pytest",
-        "cwd": "/src",
+        "cwd": "tests",
     }
     result = msgs[3]["content"]
     assert result.startswith("exit code: 1\nSTART") and result.endswith("END")
@@ -203,7 +206,7 @@ def test_each_event_is_one_call_of_the_tool_the_agent_used() -> None:
     ]
     assert calls == [
         ("find_file", {"file_name": "calc.py"}),
-        ("run_command", {"command": "pytest -x", "cwd": "/src"}),
+        ("run_command", {"command": "pytest -x"}),  # ran at the repository's root
         ("Edit", {"file_path": "calc.py", "old_string": "x", "new_string": "x\ny"}),
         ("edit_file", {"path": "calc.py", "diff": diff}),  # the final patch, always
         ("run_command", {"command": "tool(x)"}),
@@ -257,11 +260,13 @@ def test_an_edit_finalize_could_not_apply_says_so() -> None:
         EditResult(seq=3, file="calc.py", status="failed", message="patch does not apply")
     ]
     msgs = to_chat(trace)["messages"]
-    assert msgs[-1] == {
+    assert msgs[-2] == {
         "role": "tool",
         "tool_call_id": "call_3",
         "content": "failed (calc.py): patch does not apply",
     }
+    # A row ends with the assistant: here a closing turn made from the trace.
+    assert msgs[-1] == {"role": "assistant", "content": "Done: changed calc.py."}
 
 
 def test_no_metadata_gives_the_strict_openai_upload_shape(collector: Collector) -> None:

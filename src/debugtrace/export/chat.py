@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 from pydantic_core import to_json
 
 from debugtrace.export import ExportOptions
+from debugtrace.export.hygiene import Scrub, strip_git_headers
 from debugtrace.model import (
     CommandDetails,
     CommandEvent,
@@ -113,14 +114,26 @@ TOOLS: list[dict[str, Any]] = [
 """The tools the assistant turns call, as JSON Schemas (OpenAI's ``tools`` parameter)."""
 
 
-def user_message(trace: Trace) -> str:
-    """The task as the user states it: where, from which commit, and the bug."""
-    lines = [f"Repository: {trace.repo_url}"]
+def base_commit(trace: Trace) -> str | None:
+    """The commit the trace starts from: its own, else the one finalize resolved."""
     if trace.base_commit:
-        lines.append(f"Base commit: {trace.base_commit}")
+        return trace.base_commit
+    v = effective_run(trace.result).validation
+    return v.base_sha if v is not None and v.base_sha else None
+
+
+def user_message(trace: Trace, scrub: Scrub | None = None) -> str:
+    """The task as the user states it: where, from which commit, and the bug (with ``scrub``: a
+    local repository by its name, host paths out of the bug text)."""
+    repo = scrub.repository(trace.repo_url) if scrub is not None else trace.repo_url
+    lines = [f"Repository: {repo}"]
+    base = base_commit(trace)
+    if base:
+        lines.append(f"Base commit: {base}")
     if trace.branch:
         lines.append(f"Branch: {trace.branch}")
-    return "\n".join(lines) + f"\n\nBug: {trace.bug_description}"
+    bug = scrub.text(trace.bug_description) if scrub is not None else trace.bug_description
+    return "\n".join(lines) + f"\n\nBug: {bug}"
 
 
 def spoken_by_others(ev: ReasoningEvent) -> bool:
@@ -166,19 +179,31 @@ def agent_tool(d: CommandDetails) -> tuple[str, dict[str, Any]] | None:
 
 
 def event_call(
-    ev: CommandEvent | EditEvent, applied: dict[int, EditResult], seq: int, max_output_bytes: int
+    ev: CommandEvent | EditEvent,
+    applied: dict[int, EditResult],
+    seq: int,
+    max_output_bytes: int,
+    scrub: Scrub | None = None,
 ) -> tuple[str, dict[str, Any], str]:
-    """(tool name, arguments, result) of the one tool call an event renders as."""
+    """(tool name, arguments, result) of the one tool call an event renders as; with ``scrub``
+    as a training row has it (:mod:`debugtrace.export.hygiene`), else as recorded."""
     if isinstance(ev, CommandEvent):
         found = agent_tool(ev.details)
         if found is not None:
             name, args = found
+            if scrub is not None:
+                args = {k: scrub.text(v) if isinstance(v, str) else v for k, v in args.items()}
         else:
-            name, args = "run_command", {"command": ev.details.command}
-            if ev.details.cwd is not None:
-                args["cwd"] = ev.details.cwd
-        return name, args, command_result(ev.details, max_output_bytes)
-    args = {"path": ev.details.file, "diff": ev.details.diff}
+            command, cwd = ev.details.command, ev.details.cwd
+            if scrub is not None:
+                command, cwd = scrub.command(command), scrub.cwd(cwd)
+            name, args = "run_command", {"command": command}
+            if cwd is not None:
+                args["cwd"] = cwd
+        result = command_result(ev.details, max_output_bytes)
+        return name, args, scrub.text(result) if scrub is not None else result
+    diff = strip_git_headers(ev.details.diff) if scrub is not None else ev.details.diff
+    args = {"path": ev.details.file, "diff": diff}
     return "edit_file", args, edit_result(ev.details.file, applied.get(seq))
 
 
@@ -248,8 +273,8 @@ def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
     return {
         "trace_id": trace.id,
         "developer_id": trace.developer_id,
-        "repo_url": trace.repo_url,
-        "base_commit": trace.base_commit,
+        "repo_url": Scrub.home(trace.repo_url),
+        "base_commit": base_commit(trace),
         "branch": trace.branch,
         "created_at": trace.created_at.isoformat() if trace.created_at else None,
         "status": trace.status,
@@ -273,26 +298,39 @@ def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
     }
 
 
-def chat_messages(trace: Trace, max_output_bytes: int = 8000) -> list[dict[str, Any]]:
-    """The conversation: system, user, then the events as assistant and tool messages."""
+def chat_messages(
+    trace: Trace, max_output_bytes: int = 8000, *, clean: bool = True
+) -> list[dict[str, Any]]:
+    """The conversation: system, user, then the events as assistant and tool messages, ending
+    with an assistant turn. ``clean`` (the default) renders it as a training row has it: host
+    paths relative, diffs without git's header lines, debugtrace's own flags out
+    (:mod:`debugtrace.export.hygiene`); ``clean=False`` as recorded."""
+    scrub = Scrub(trace) if clean else None
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": user_message(trace)},
+        {"role": "user", "content": user_message(trace, scrub)},
     ]
     applied = {r.seq: r for r in trace.result.edits}
     thoughts: list[str] = []
     calls: set[tuple[str, Any]] = set()  # ids of the agent tool calls rendered so far
+    outcome: str | None = None
     for i, ev in enumerate(trace.events, start=1):
         if isinstance(ev, ReasoningEvent):
+            text = scrub.text(ev.details.text) if scrub is not None else ev.details.text
             if ev.details.reasoning_type == "outcome":
-                continue  # how the harness's session ended (Recorder.close), not the agent's words
+                # how the harness's session ended (Recorder.close): its note may close the row,
+                # the word alone or a crash may not
+                word = (ev.details.model_extra or {}).get("outcome")
+                if word not in ("error", "interrupted") and text.strip() != word:
+                    outcome = text
+                continue
             if spoken_by_others(ev):
                 if thoughts:
                     messages.append({"role": "assistant", "content": "\n\n".join(thoughts)})
                     thoughts = []
-                messages.append({"role": "user", "content": ev.details.text})
+                messages.append({"role": "user", "content": text})
             else:
-                thoughts.append(reasoning_text(ev.details))
+                thoughts.append(reasoning_text(ev.details.model_copy(update={"text": text})))
             continue
         if isinstance(ev, EditEvent) and restates_call(ev, calls):
             continue
@@ -300,7 +338,7 @@ def chat_messages(trace: Trace, max_output_bytes: int = 8000) -> list[dict[str, 
             calls |= call_ids(ev)
         seq = ev.seq if ev.seq is not None else i
         call_id = f"call_{seq}"
-        name, args, content = event_call(ev, applied, seq, max_output_bytes)
+        name, args, content = event_call(ev, applied, seq, max_output_bytes, scrub)
         call: dict[str, Any] = {"role": "assistant"}
         if thoughts:
             call["content"] = "\n\n".join(thoughts)
@@ -316,7 +354,22 @@ def chat_messages(trace: Trace, max_output_bytes: int = 8000) -> list[dict[str, 
         messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
     if thoughts:
         messages.append({"role": "assistant", "content": "\n\n".join(thoughts)})
+    if messages[-1]["role"] != "assistant" or "tool_calls" in messages[-1]:
+        messages.append({"role": "assistant", "content": closing_turn(trace, outcome)})
     return messages
+
+
+def closing_turn(trace: Trace, outcome: str | None = None) -> str:
+    """The last assistant turn of a conversation that ended on a tool result or a user message
+    (a row ends with the assistant): what the session's outcome said, else which files changed.
+    Made from the trace, never from the verdict (the model cannot know that)."""
+    if outcome:
+        return outcome
+    files = list(dict.fromkeys(ev.details.file for ev in trace.events if isinstance(ev, EditEvent)))
+    if not files:
+        return "Done."
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    return f"Done: changed {shown}."
 
 
 def to_chat(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any]:
