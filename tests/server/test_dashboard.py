@@ -308,13 +308,17 @@ def test_the_trace_page_of_a_finalized_trace(store: dict[str, Any]) -> None:
     assert stages == [("ok", "workspace"), ("ok", "apply"), ("ok", "tests"), ("ok", "grade")]
     assert '<pre class="log">' in page and "s</span>" in page  # a log and a duration
 
-    tests = re.search(r'<table id="tests">.*?</table>', page, re.S)
+    # Tests by class: what the fix changed open, the rest collapsed, counts first.
+    tests = re.search(r'<section id="tests".*?</section>', page, re.S)
     assert tests
-    assert "<caption>2 tests: 1 fail_to_pass, 1 pass_to_pass</caption>" in tests.group(0)
-    assert re.search(
-        r"test_divide_by_zero</code></td>\s*<td class=\"category\">fail_to_pass</td>",
-        tests.group(0),
+    counts = re.sub(
+        r"<[^>]+>", "", re.search(r'<p id="test-counts".*?</p>', tests.group(0)).group(0)
     )
+    assert counts == "1 fail_to_pass · 0 pass_to_fail · 1 pass_to_pass"
+    groups = re.findall(r'<details class="test-group [^"]*" id="tests-(\w+)"[^>]*?( open)?>', page)
+    assert groups == [("fail_to_pass", " open"), ("pass_to_fail", " open"), ("pass_to_pass", "")]
+    f2p = re.search(r'id="tests-fail_to_pass".*?</details>', page, re.S)
+    assert f2p and "<code>tests/test_calc.py::test_divide_by_zero</code>" in f2p.group(0)
 
     grade = re.search(r'<figure class="grade" data-grader="heuristic">.*?</figure>', page, re.S)
     assert grade and "4/5" in grade.group(0)

@@ -149,21 +149,32 @@ def test_the_trace_page_lists_earlier_runs_and_keeps_the_verdict(
     page = client.get(f"/traces/{store['ids']['regone']}").text
     assert _text(page, "verdict") == "yes"
     assert "did not reach a verdict: workspace failed: repository not found" in page
+    # Every run, newest first: when, outcome, environment, test counts, grades, score; the
+    # standing verdict (the validated run of 3 March) is marked, though a later run failed.
     runs = re.search(r'<table id="runs">.*?</table>', page, re.S)
     assert runs
     cells = [
-        html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-        for c in re.findall(r"<td[^>]*>(.*?)</td>", runs.group(0), re.S)
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
+        ]
+        for tr in re.findall(r"<tr class=\"run[^\"]*\">(.*?)</tr>", runs.group(0), re.S)
     ]
-    assert cells == [
+    env = example_validation(True).environment
+    counts = "1 fail_to_pass, 0 pass_to_fail, 1 pass_to_pass, 0 fail_to_fail"
+    assert [row[0] for row in cells] == [
         "2026-03-04 09:00:00 UTC",
-        "workspace failed: repository not found",
-        "—",
+        "2026-03-03 09:00:00 UTC verdict",
         "2026-03-02 09:00:00 UTC",
-        f"could not test: {UNTESTED_REASON}",
-        "5",
     ]
-    assert "History (2 earlier runs)" in page
+    assert cells[0][1:] == ["workspace failed: repository not found", "—", "—", "—", "—"]
+    assert cells[1][1:] == ["validated", env, counts, "heuristic 4/5", "4"]
+    assert cells[2][1] == f"could not test: {UNTESTED_REASON}"
+    assert cells[2][4:] == ["heuristic 5/5", "5"]
+    assert re.findall(r'<tr class="(run[^"]*)">', runs.group(0))[1] == (
+        "run run-complete run-verdict"
+    )
+    assert "History (3 finalize runs, newest first)" in page
 
 
 def test_the_trace_page_shows_held_out_tests_and_which_did_not_turn_green(

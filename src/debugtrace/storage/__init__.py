@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -108,6 +108,16 @@ class TraceQuery(BaseModel):
     limit: int = Field(50, ge=1, le=1000)
     cursor: str | None = Field(None, pattern=r"^[0-9a-f]{1,64}$")
     """``next_cursor`` of the previous page."""
+    text: str | None = Field(None, max_length=500)
+    """Only traces whose bug description or id contains this text (case-insensitive for ASCII
+    letters; ``%`` and ``_`` are literal characters, not wildcards)."""
+    repo_contains: str | None = Field(None, max_length=4096)
+    """Only traces whose repository URL contains this text (case-insensitive for ASCII
+    letters, literal like :attr:`text`)."""
+    order: Literal["id", "created"] = "id"
+    """``id``: newest first by id, the order traces were stored in; ``created``: by
+    ``created_at`` (newest first, ties by id), which imported traces set to when they were
+    recorded. The cursor is the last id of the previous page either way."""
 
 
 def effective_run(result: TraceResult) -> TraceResult:

@@ -27,6 +27,7 @@ from debugtrace.server.dashboard.session import (
     Signer,
     new_csrf_cookie,
 )
+from debugtrace.server.dashboard.text import bug_title, is_cost_key, money
 from debugtrace.server.guard import is_open
 from debugtrace.storage import is_id
 
@@ -51,6 +52,13 @@ def _yesno(value: bool | None, untested: bool = False) -> str:
     return "—" if value is None else ("yes" if value else "no")
 
 
+def _verdict_class(value: bool | None, untested: bool = False) -> str:
+    """The CSS class of a verdict's label: yes, no, untested (could not test), none."""
+    if untested:
+        return "verdict-untested"
+    return "verdict-none" if value is None else ("verdict-yes" if value else "verdict-no")
+
+
 def _when(value: datetime | None, seconds: bool = False) -> str:
     if value is None:
         return "—"
@@ -66,7 +74,14 @@ def make_env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(oneline=_oneline, yesno=_yesno, when=_when)
+    env.filters.update(
+        oneline=_oneline,
+        yesno=_yesno,
+        when=_when,
+        title=bug_title,
+        money=money,
+        verdict_class=_verdict_class,
+    )
     return env
 
 
@@ -296,7 +311,8 @@ def build_router(dash: Dashboard) -> APIRouter:
             return dash.no_such_trace(request, trace_id, who, signed_in)
         split = request.query_params.get("view") == "split"
         result = trace.result
-        tests, counts = views.test_rows(result)
+        test_search = (request.query_params.get("tests") or "").strip()[: views.MAX_TEST_FILTER]
+        test_groups = views.group_tests(result, test_search)
         grades = [
             {
                 "grade": g,
@@ -324,8 +340,9 @@ def build_router(dash: Dashboard) -> APIRouter:
             latest_failed=views.latest_failed_run(result),
             metadata=_metadata(trace.metadata),
             stages=views.stage_list(result),
-            tests=tests,
-            test_counts=counts,
+            test_groups=test_groups,
+            test_search=test_search,
+            title=bug_title(trace.bug_description, 300),
             grades=grades,
             events=await run_in_threadpool(views.timeline, trace, split),
             split=split,
@@ -451,7 +468,10 @@ async def _may_access(collector: Collector, who: Principal, trace_id: str) -> bo
 def _metadata(metadata: dict[str, Any], keys: int = 20) -> list[tuple[str, str]]:
     out = []
     for key, value in list(metadata.items())[:keys]:
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if is_cost_key(str(key)) and isinstance(value, int | float) and not isinstance(value, bool):
+            text = money(value)
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
         out.append((str(key), _oneline(text, 200)))
     return out
 

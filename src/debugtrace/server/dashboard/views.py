@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from math import inf
 from typing import Any, Literal, cast, get_args
 
 from markupsafe import Markup
@@ -28,10 +29,12 @@ from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Tra
 from debugtrace.results import TraceResult
 from debugtrace.server.auth import Principal
 from debugtrace.storage import (
+    TraceQuery,
     TraceSummary,
     Verdict,
     VerdictFilter,
     could_not_test,
+    effective_run,
     latest_run,
     outcome,
 )
@@ -59,6 +62,9 @@ class Filters:
 
     developer: str = ""
     repo: str = ""
+    """A part of the repository URL (any part: ``r1.git``, ``github.com/pallets``)."""
+    q: str = ""
+    """A part of the bug description or of the trace id."""
     status: str = ""
     validated: str = ""
     min_score: int | None = None
@@ -73,6 +79,7 @@ class Filters:
         f = cls()
         f.developer = (params.get("developer") or "").strip()[:255]
         f.repo = (params.get("repo") or "").strip()[:4096]
+        f.q = (params.get("q") or "").strip()[:500]
         status = params.get("status") or ""
         if status in STATUSES:
             f.status = status
@@ -118,6 +125,7 @@ class Filters:
     def query(self, **changes: Any) -> dict[str, str]:
         """The filters as query parameters (empty ones left out), with ``changes`` applied."""
         q: dict[str, Any] = {
+            "q": self.q,
             "developer": self.developer,
             "repo": self.repo,
             "status": self.status,
@@ -147,6 +155,9 @@ class ListPage:
     next_query: dict[str, str] | None = None
     prev_query: dict[str, str] | None = None
     note: str = ""
+    total: int = 0
+    """How many traces match the filters (all pages), at least this many when ``total_more``."""
+    total_more: bool = False
 
 
 def _scan(
@@ -156,12 +167,18 @@ def _scan(
     its row when the result filters accept it (None when they do not)."""
     on_results = f.on_results
     while True:
-        page = collector.traces(
-            developer_id=developer,
-            repo_url=f.repo or None,
-            status=f.status or None,  # type: ignore[arg-type]  # checked by Filters.parse
-            limit=batch,
-            cursor=cursor,
+        page = collector.storage.list(
+            TraceQuery(
+                developer_id=developer,
+                repo_contains=f.repo or None,
+                text=f.q or None,
+                status=cast(TraceStatus, f.status)
+                if f.status
+                else None,  # Filters.parse checked it
+                order="created",
+                limit=batch,
+                cursor=cursor,
+            )
         )
         found = collector.verdicts([s.id for s in page.items])
         for s in page.items:
@@ -181,8 +198,35 @@ def list_page(collector: Collector, who: Principal, f: Filters) -> ListPage:
     """One page of the trace list for ``who`` (a developer sees only their own traces)."""
     developer = who.developer_id if not who.admin else (f.developer or None)
     if f.sort == "-created":
-        return _newest_first(collector, f, developer)
-    return _sorted_in_memory(collector, f, developer)
+        out = _newest_first(collector, f, developer)
+    else:
+        out = _sorted_in_memory(collector, f, developer)
+    out.total, out.total_more = count_matching(collector, f, developer)
+    return out
+
+
+def count_matching(collector: Collector, f: Filters, developer: str | None) -> tuple[int, bool]:
+    """How many traces the filters let through, and whether there may be more (a count over
+    more than :data:`SCAN_LIMIT` traces stops there). Without a text or repository filter it
+    is the overview's aggregate (:meth:`Storage.stats`, by status and verdict); with one, a scan
+    of the matching traces' ids and verdicts."""
+    on_results = f.on_results
+    if not f.q and not f.repo:
+        stats = collector.stats(developer_id=developer)
+        return sum(
+            c.traces
+            for c in stats.verdicts
+            if (not f.status or c.status == f.status)
+            and on_results.accepts(
+                Verdict(validated=c.validated, score=c.score, untested=c.untested)
+            )
+        ), False
+    total = 0
+    for scanned, (_, row) in enumerate(_scan(collector, f, developer, None, 1000), 1):
+        total += row is not None
+        if scanned >= SCAN_LIMIT:
+            return total, True
+    return total, False
 
 
 def _newest_first(collector: Collector, f: Filters, developer: str | None) -> ListPage:
@@ -303,7 +347,10 @@ def overview(collector: Collector, who: Principal) -> Overview:
 
 # -- the trace page ---------------------------------------------------------------------------
 
-TEST_CLASSES = ("fail_to_pass", "pass_to_pass", "pass_to_fail", "fail_to_fail", "added", "removed")
+TEST_CLASSES = ("fail_to_pass", "pass_to_fail", "pass_to_pass", "fail_to_fail", "added", "removed")
+OPEN_CLASSES = ("fail_to_pass", "pass_to_fail")
+"""Shown expanded: what the fix changed. The others (and ``flaky``) start collapsed."""
+MAX_TEST_FILTER = 200
 
 
 @dataclass
@@ -313,28 +360,41 @@ class TestRow:
     flaky: bool
 
 
-def test_rows(result: TraceResult) -> tuple[list[TestRow], dict[str, int]]:
-    """One row per test with its class (flaky tests are classified by no class, per finalize)."""
+@dataclass
+class TestGroup:
+    """The tests of one class (or the flaky ones), as the trace page's Tests section lists them."""
+
+    name: str
+    rows: list[TestRow]
+    total: int
+    """Tests of the class before the search (``rows`` holds those that match it)."""
+    open: bool
+
+
+def group_tests(result: TraceResult, search: str = "") -> list[TestGroup]:
+    """The tests by class: fail_to_pass and pass_to_fail first, always listed (even empty, to
+    say so) and open; then the other classes that have tests, collapsed, then the flaky tests
+    (finalize classifies a flaky test by no class). With ``search`` (a part of a test id, case
+    insensitive), only the matching tests, and every group that has some is open."""
     v = result.validation
-    if v is None:
-        return [], {}
+    if v is None or not any(getattr(v, cls) for cls in (*TEST_CLASSES, "flaky")):
+        return []
+    needle = search.casefold()
     flaky = set(v.flaky)
-    rows: list[TestRow] = []
-    counts: dict[str, int] = {}
-    seen: set[str] = set()
-    for cls in TEST_CLASSES:
-        tests: list[str] = getattr(v, cls)
-        if tests:
-            counts[cls] = len(tests)
-        for t in tests:
-            rows.append(TestRow(t, cls, t in flaky))
-            seen.add(t)
-    for t in v.flaky:
-        if t not in seen:
-            rows.append(TestRow(t, "unclassified", True))
-    if v.flaky:
-        counts["flaky"] = len(v.flaky)
-    return rows, counts
+    groups: list[TestGroup] = []
+    for cls in (*TEST_CLASSES, "flaky"):
+        tests: list[str] = list(v.flaky) if cls == "flaky" else getattr(v, cls)
+        if not tests and cls not in OPEN_CLASSES:
+            continue
+        rows = [
+            TestRow(t, cls, t in flaky and cls != "flaky")
+            for t in tests
+            if not needle or needle in t.casefold()
+        ]
+        groups.append(
+            TestGroup(cls, rows, len(tests), cls in OPEN_CLASSES or bool(needle and rows))
+        )
+    return groups
 
 
 STAGES = ("workspace", "apply", "tests", "grade")
@@ -372,17 +432,55 @@ def verdict_text(result: TraceResult) -> str:
 
 @dataclass
 class RunRow:
-    """One earlier finalize run of a trace, as the History section lists it."""
+    """One finalize run of a trace, as the History section lists it."""
 
     finalized_at: datetime | None
     outcome: str
     score: int | None
     complete: bool
+    environment: str = ""
+    counts: list[tuple[str, int]] = field(default_factory=list)
+    """Tests per class (fail_to_pass, pass_to_fail, pass_to_pass, fail_to_fail; the others when
+    there are some); empty when the run has no test results."""
+    grades: list[tuple[str, int]] = field(default_factory=list)
+    """(grader, score) of each grader's latest grade in the run."""
+    verdict: bool = False
+    """This run stands as the trace's verdict (:func:`~debugtrace.storage.effective_run`)."""
+
+
+def _run_row(run: TraceResult, verdict: bool = False) -> RunRow:
+    v = run.validation
+    counts: list[tuple[str, int]] = []
+    ran = v is not None and (
+        v.fix_validated is not None or any(getattr(v, c) for c in TEST_CLASSES)
+    )
+    if v is not None and ran:
+        for cls in (*TEST_CLASSES, "flaky"):
+            n = len(getattr(v, cls))
+            if n or cls in TEST_CLASSES[:4]:
+                counts.append((cls, n))
+    return RunRow(
+        finalized_at=run.finalized_at,
+        outcome=outcome(run),
+        score=run.score(),
+        complete=run.complete,
+        environment=v.environment if v is not None else "",
+        counts=counts,
+        grades=[(name or "grader", g.score) for name, g in run.latest_grades().items()],
+        verdict=verdict,
+    )
 
 
 def history_rows(result: TraceResult) -> list[RunRow]:
-    """The trace's earlier runs, newest first (the result itself is the verdict, shown above)."""
-    return [RunRow(r.finalized_at, outcome(r), r.score(), r.complete) for r in result.history]
+    """Every finalize run of the trace (the result and its earlier runs), newest first (a run
+    still going first), the one that stands as the verdict marked; empty when there is only
+    one run."""
+    if not result.history:
+        return []
+    standing = effective_run(result)
+    runs = [result, *result.history]
+    runs.sort(key=lambda r: r.finalized_at.timestamp() if r.finalized_at else inf, reverse=True)
+    return [_run_row(r, verdict=r is standing) for r in runs]
 
 
 def latest_failed_run(result: TraceResult) -> RunRow | None:
@@ -391,7 +489,7 @@ def latest_failed_run(result: TraceResult) -> RunRow | None:
     latest = latest_run(result)
     if latest is result:
         return None
-    return RunRow(latest.finalized_at, outcome(latest), latest.score(), latest.complete)
+    return _run_row(latest)
 
 
 @dataclass

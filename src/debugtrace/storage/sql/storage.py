@@ -52,6 +52,7 @@ from debugtrace.storage import (
 from debugtrace.storage.sql import rows as conv
 from debugtrace.storage.sql.engine import IMMEDIATE, make_engine
 from debugtrace.storage.sql.filters import export_conditions
+from debugtrace.storage.sql.listing import list_conditions, list_order
 from debugtrace.storage.sql.migrate import ensure_schema
 from debugtrace.storage.sql.schema import events, flags, jobs, sessions, tokens, traces
 
@@ -366,7 +367,8 @@ class SQLStorage(Storage):
         return TraceSummary.model_validate(conv.summary_dict(row))
 
     def list(self, query: TraceQuery) -> TracePage:
-        if not all(_storable(v) for v in (query.developer_id, query.repo_url)):
+        searched = (query.developer_id, query.repo_url, query.text, query.repo_contains)
+        if not all(_storable(v) for v in searched):
             return TracePage(items=[])  # no stored trace holds what a database cannot store
         conds = []
         if query.developer_id is not None:
@@ -379,12 +381,11 @@ class SQLStorage(Storage):
             conds.append(traces.c.status == query.status)
         if query.since is not None:
             conds.append(traces.c.created_at >= query.since)
-        if query.cursor:
-            conds.append(traces.c.id < query.cursor)
+        conds += list_conditions(query)  # text filters, the cursor in the query's order
         stmt = (
             select(*conv.SUMMARY_COLUMNS)
             .where(and_(true(), *conds))
-            .order_by(traces.c.id.desc())
+            .order_by(*list_order(query))
             .limit(query.limit + 1)
         )
         try:
