@@ -143,7 +143,7 @@ def test_thoughts_before_a_call_are_its_content_and_outputs_keep_head_and_tail()
             ReasoningEvent.new("run the failing test first", "plan"),
             CommandEvent.new("pytest", output=output, exit_code=1, cwd="/src/tests"),
             EditEvent.new("calc.py", "--- a/calc.py\n+++ b/calc.py\n"),
-            CommandEvent.new("pytest", output="", exit_code=0, timed_out=True),
+            CommandEvent.new("pytest", output="", exit_code=0, timed_out=True, cwd="/src"),
         ]
     )
     msgs = to_chat(trace, ExportOptions(max_output_bytes=1000))["messages"]
@@ -166,7 +166,7 @@ def test_thoughts_before_a_call_are_its_content_and_outputs_keep_head_and_tail()
         "call_4",
         "call_5",
     ]
-    assert msgs[-1]["content"] == "timed out\n(no output)"
+    assert msgs[-2]["content"] == "timed out\n(no output)"
 
 
 def test_each_event_is_one_call_of_the_tool_the_agent_used() -> None:

@@ -96,9 +96,9 @@ class Scrub:
         ``~`` and interpreters by name."""
         if not text or "/" not in text:
             return text
+        text = _BIN.sub(_bare_tool, text)
         if self._root is not None:
             text = self._root.sub(lambda m: "" if m.group(1) else ".", text)
-        text = _BIN.sub(_bare_tool, text)
         return _HOME.sub("~", text)
 
     def command(self, command: str) -> str:
