@@ -5,7 +5,8 @@ finalized traces (see ``browser.py``): the calc fix (``test_divide_by_zero`` is 
 an untrusted trace full of HTML/JS. Every test opens a fresh browser context, and every request a
 page makes must stay on the server's origin. Screenshots of the list, the trace page and the
 overview go to ``test-artifacts/dashboard/`` in every run; ``DEBUGTRACE_UPDATE_DOCS_IMG=1`` also
-refreshes the README's ``docs/img/dashboard-trace.png``.
+refreshes the README's ``docs/img/dashboard-trace.png`` (the screenshots of real-sized traces are
+``test_dashboard_first_use_e2e.py``'s).
 """
 
 # The fixtures of browser.py are imported, then used by name as test arguments:
@@ -167,15 +168,21 @@ def test_a_trace_page_shows_stages_tests_timeline_and_the_diff(
     for i in range(4):
         expect(stages.nth(i)).to_have_class(re.compile(r"\bstage-ok\b"))
 
-    # The test the fix turned green is fail_to_pass.
-    f2p = page.locator("#tests tr", has_text=FAIL_TO_PASS)
-    expect(f2p).to_have_count(1)
-    expect(f2p.locator("td.category")).to_contain_text("fail_to_pass")
-    # The test that passed before and after is pass_to_pass.
-    test_divide = page.locator("#tests tr").filter(
-        has=page.locator("td", has_text=re.compile(r"^\s*tests/test_calc.py::test_divide\s*$"))
+    # The test the fix turned green is fail_to_pass, listed open.
+    expect(page.locator("#test-counts")).to_have_text(
+        "1 fail_to_pass · 0 pass_to_fail · 1 pass_to_pass"
     )
-    expect(test_divide.locator("td.category")).to_contain_text("pass_to_pass")
+    f2p = page.locator("#tests-fail_to_pass li", has_text=FAIL_TO_PASS)
+    expect(f2p).to_have_count(1)
+    expect(f2p).to_be_visible()
+    expect(page.locator("#tests-pass_to_fail")).to_contain_text("No test went from passing")
+    # The test that passed before and after is pass_to_pass, collapsed until opened.
+    test_divide = page.locator("#tests-pass_to_pass li").filter(
+        has_text=re.compile(r"^\s*tests/test_calc.py::test_divide\s*$")
+    )
+    expect(test_divide).to_be_hidden()
+    page.locator("#tests-pass_to_pass summary").click()
+    expect(test_divide).to_be_visible()
 
     # The timeline: reasoning, command, edit, reasoning.
     events = page.locator("#timeline li.event")
@@ -272,7 +279,7 @@ def test_a_finalize_in_progress_is_followed_live_without_reloading_the_list(
 
     # ...and the trace page reloads itself to show the results.
     expect(trace_tab.locator("#stages li.stage-ok")).to_have_count(4)
-    expect(trace_tab.locator("#tests td.category", has_text="fail_to_pass")).to_have_count(1)
+    expect(trace_tab.locator("#tests-fail_to_pass li")).to_have_count(1)
     assert_no_console_errors(live_browsing)
 
 
@@ -368,20 +375,19 @@ def test_the_overview_draws_its_three_charts(browsing: Browsing) -> None:
     assert_no_console_errors(browsing)
 
 
-def test_the_list_fits_a_360px_screen(phone: Browsing) -> None:
+def test_the_list_fits_a_360px_screen_as_cards(phone: Browsing) -> None:
     page = phone.page
     page.goto("/")
     expect(page.locator("#traces")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the page is {width}px wide at a 360px viewport"
-    # The table scrolls inside its labelled wrapper instead.
-    wrap = page.locator("#traces").locator("xpath=ancestor::div[contains(@class, 'table-wrap')]")
-    expect(wrap).to_have_count(1)
-    expect(wrap).to_have_attribute("role", "region")
-    expect(wrap).to_have_attribute("tabindex", "0")
-    overflow = wrap.evaluate("el => getComputedStyle(el).overflowX")
-    assert overflow in ("auto", "scroll"), overflow
-    assert wrap.evaluate("el => el.scrollWidth > el.clientWidth"), "the table fits: nothing to test"
+    # Each trace is a card: its bug, whether the fix validated and its score all in view.
+    rows = page.locator("#traces tbody tr")
+    for i in range(rows.count()):
+        assert rows.nth(i).evaluate("el => getComputedStyle(el).display") == "grid"
+        for column in ("col-bug", "col-validated", "col-score"):
+            box = rows.nth(i).locator(f"td.{column}").bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
     phone.screenshot("list-360px")
 
 

@@ -17,6 +17,13 @@ __all__ = ["rubric_chart", "share_bar", "stacked_columns", "vertical_bars"]
 
 SERIES = 8
 """Distinct series colours in the stylesheet (``series-0`` ... ``series-7``)."""
+LEGEND_CHARS = 40
+"""Longest legend name drawn in full (longer ones end in an ellipsis, the full name in a
+tooltip)."""
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _e(value: object) -> str:
@@ -65,8 +72,14 @@ def rubric_chart(chart_id: str, title: str, rubric: Mapping[str, int]) -> Markup
     return Markup("".join(out))
 
 
-def vertical_bars(chart_id: str, title: str, bars: Sequence[tuple[str, int]]) -> Markup:
-    """One column per (label, count), with the count above it."""
+def vertical_bars(
+    chart_id: str,
+    title: str,
+    bars: Sequence[tuple[str, int]],
+    classes: Sequence[str] = (),
+) -> Markup:
+    """One column per (label, count), with the count above it; the i-th column gets the CSS
+    class ``classes[i]`` (e.g. ``score-3``, an ordinal colour), else a series colour."""
     col_w, gap, plot_h = 48, 14, 150
     width = max(1, len(bars)) * (col_w + gap) + gap
     height = plot_h + 46
@@ -79,7 +92,7 @@ def vertical_bars(chart_id: str, title: str, bars: Sequence[tuple[str, int]]) ->
         h = plot_h * n / top
         y = plot_h + 18 - h
         out.append(
-            f'<rect class="bar series-{i % SERIES}" x="{x}" y="{_num(y)}" width="{col_w}" '
+            f'<rect class="bar {_class(classes, i)}" x="{x}" y="{_num(y)}" width="{col_w}" '
             f'height="{_num(h)}"/>'
             f'<text class="value" x="{x + col_w / 2}" y="{_num(y - 4)}" text-anchor="middle">'
             f"{n}</text>"
@@ -90,8 +103,18 @@ def vertical_bars(chart_id: str, title: str, bars: Sequence[tuple[str, int]]) ->
     return Markup("".join(out))
 
 
-def share_bar(chart_id: str, title: str, parts: Sequence[tuple[str, int]]) -> Markup:
-    """One horizontal bar split into the parts' shares, with a legend giving count and percent."""
+def _class(classes: Sequence[str], i: int) -> str:
+    return _e(classes[i]) if i < len(classes) else f"series-{i % SERIES}"
+
+
+def share_bar(
+    chart_id: str,
+    title: str,
+    parts: Sequence[tuple[str, int]],
+    classes: Sequence[str] = (),
+) -> Markup:
+    """One horizontal bar split into the parts' shares, with a legend giving count and percent;
+    part i gets the CSS class ``classes[i]`` (e.g. ``v-validated``), else a series colour."""
     width, bar_h = 480, 28
     total = sum(n for _, n in parts)
     height = bar_h + 12 + 20 * len(parts)
@@ -106,7 +129,7 @@ def share_bar(chart_id: str, title: str, parts: Sequence[tuple[str, int]]) -> Ma
         w = width * n / total if total else 0
         if w:
             out.append(
-                f'<rect class="bar series-{i % SERIES}" x="{_num(x)}" y="0" width="{_num(w)}" '
+                f'<rect class="bar {_class(classes, i)}" x="{_num(x)}" y="0" width="{_num(w)}" '
                 f'height="{bar_h}"/>'
             )
         x += w
@@ -115,7 +138,7 @@ def share_bar(chart_id: str, title: str, parts: Sequence[tuple[str, int]]) -> Ma
     for i, (label, n) in enumerate(parts):
         y = bar_h + 12 + 20 * i
         out.append(
-            f'<rect class="swatch series-{i % SERIES}" x="0" y="{y}" width="12" height="12"/>'
+            f'<rect class="swatch {_class(classes, i)}" x="0.5" y="{y}" width="12" height="12"/>'
             f'<text class="label" x="18" y="{y + 11}">{_e(label)}: {n} ({_pct(n, total)})</text>'
         )
     out.append("</svg>")
@@ -133,7 +156,10 @@ def stacked_columns(
     series: Mapping[str, Sequence[int]],
 ) -> Markup:
     """Columns (e.g. weeks) stacked by series (e.g. developers), with a legend of the series."""
-    col_w, gap, plot_h, legend_w = 28, 8, 160, 170
+    col_w, gap, plot_h = 28, 8, 160
+    names = {name: _short(name, LEGEND_CHARS) for name in series}
+    # Wide enough for the longest (shortened) name at ~7.5 px a character: never cut off.
+    legend_w = 40 + round(7.5 * max((len(n) for n in names.values()), default=0))
     n_cols = max(1, len(columns))
     plot_w = n_cols * (col_w + gap) + gap
     width = plot_w + legend_w
@@ -175,7 +201,8 @@ def stacked_columns(
         y = 4 + 20 * s
         out.append(
             f'<rect class="swatch series-{s % SERIES}" x="{plot_w + 10}" y="{y}" width="12" '
-            f'height="12"/><text class="label" x="{plot_w + 28}" y="{y + 11}">{_e(name)}</text>'
+            f'height="12"/><text class="label" x="{plot_w + 28}" y="{y + 11}">'
+            f"{_e(names[name])}<title>{_e(name)}</title></text>"
         )
     out.append("</svg>")
     return Markup("".join(out))

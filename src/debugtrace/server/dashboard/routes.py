@@ -287,9 +287,17 @@ def build_router(dash: Dashboard) -> APIRouter:
             signed_in=signed_in,
             section="overview",
             data=data,
-            score_chart=charts.vertical_bars("chart-scores", "Traces per score", data.scores),
+            score_chart=charts.vertical_bars(
+                "chart-scores",
+                "Traces per score",
+                data.scores,
+                [f"score-{label}" if label.isdigit() else "score-none" for label, _ in data.scores],
+            ),
             validated_chart=charts.share_bar(
-                "chart-validated", "Share of validated fixes", data.validated
+                "chart-validated",
+                "Share of validated fixes",
+                data.validated,
+                ["v-" + label.replace(" ", "-") for label, _ in data.validated],
             ),
             developer_chart=charts.stacked_columns(
                 "chart-developers",

@@ -1,9 +1,14 @@
 // debugtrace dashboard: progressive enhancement only (every page works without this file).
 // Rows (and the trace page's status) of traces that are queued or being finalized are refreshed
 // every 2 s from GET /api/traces/{id} (same origin; the session cookie authenticates it).
+// The trace page's "Find a test" box filters the tests as you type (without the script it is a
+// GET form the server answers with the same filter).
 "use strict";
 (function () {
   var LIVE = { queued: true, finalizing: true };
+  var VERDICT_CLASS = {
+    yes: "verdict-yes", no: "verdict-no", "could not test": "verdict-untested", "\u2014": "verdict-none",
+  };
   var PERIOD_MS = 2000;
   var MAX_POLLS = 1800; // an hour; reload the page to watch longer
 
@@ -60,7 +65,13 @@
       if (!LIVE[trace.status]) {
         var v = row.querySelector(".col-validated");
         var s = row.querySelector(".col-score");
-        if (v) { v.textContent = validatedOf(trace.result); }
+        if (v) {
+          var text = validatedOf(trace.result);
+          var span = document.createElement("span");
+          span.className = "verdict " + VERDICT_CLASS[text];
+          span.textContent = text;
+          v.replaceChildren(span);
+        }
         if (s) { var n = scoreOf(trace.result); s.textContent = n === null ? "\u2014" : String(n); }
       }
     });
@@ -73,6 +84,38 @@
       setStatus(span, trace.status);
       if (LIVE[before] && !LIVE[trace.status]) { window.location.reload(); } // show the results
     });
+  }
+
+  // Filter the tests in place: hide those that do not match, open the groups that have some,
+  // and say how many match. The form still works (Enter submits it) without this.
+  function filterTests(input) {
+    var needle = input.value.trim().toLowerCase();
+    var note = document.getElementById("tests-filter-note");
+    var found = 0;
+    document.querySelectorAll("#tests details.test-group").forEach(function (group) {
+      var shown = 0;
+      group.querySelectorAll(".test-list li").forEach(function (li) {
+        var match = !needle || li.textContent.toLowerCase().indexOf(needle) !== -1;
+        li.hidden = !match;
+        if (match) { shown += 1; }
+      });
+      found += shown;
+      if (!group.hasAttribute("data-was-open")) {
+        group.setAttribute("data-was-open", group.open ? "1" : "0");
+      }
+      group.open = needle ? shown > 0 : group.getAttribute("data-was-open") === "1";
+      var count = group.querySelector(".group-count");
+      var total = group.querySelectorAll(".test-list li").length;
+      if (count) { count.textContent = needle ? "(" + shown + " of " + total + ")" : "(" + total + ")"; }
+    });
+    if (note) {
+      note.textContent = needle ? found + (found === 1 ? " test matches" : " tests match") + " \u201c" + input.value.trim() + "\u201d." : "";
+    }
+  }
+
+  var testFilter = document.getElementById("tests-filter");
+  if (testFilter && !testFilter.value) { // a server-side search is already applied: leave it
+    testFilter.addEventListener("input", function () { filterTests(testFilter); });
   }
 
   document.querySelectorAll("#traces tr[data-trace-id]").forEach(function (row) {
