@@ -426,9 +426,11 @@ def test_parquet_has_one_row_per_trace(
     assert split["fail_to_pass"] == ["tests/test_calc.py::test_divide_by_zero"]
     assert split["n_fail_to_pass"] == 1
     assert split["score"] == 2
-    assert dict(split["scores"]) == {"heuristic": 5, "openai": 2}
+    assert {s["grader"]: s["score"] for s in split["scores"]} == {"heuristic": 5, "openai": 2}
     assert split["created_at"].tzinfo is not None
-    assert json.loads(split["messages"])[0]["role"] == "system"
+    # The conversation is a list of messages, as chat templates read it; tools are JSON text.
+    assert split["messages"][0]["role"] == "system"
+    assert json.loads(split["tools"])[0]["function"]["name"] == "run_command"
     old = by_id[store["old"]]
     assert (old["fix_validated"], old["score"], old["scores"]) == (None, None, [])
 

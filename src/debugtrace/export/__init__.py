@@ -30,6 +30,7 @@ __all__ = [
     "ExportError",
     "ExportFormat",
     "ExportOptions",
+    "JsonLines",
     "Writer",
     "export",
     "get_format",
@@ -57,6 +58,35 @@ class Writer(Protocol):
 
     def close(self) -> None:
         """Finish the document (e.g. Parquet's footer); the stream itself stays open."""
+
+
+class JsonLines:
+    """A :class:`Writer` of one JSON document per trace per line: ``convert(trace, options)``
+    makes the document, ``write_row`` writes one made elsewhere (the Hugging Face layout counts
+    a row's tokens before writing it). ``dump`` turns a document into bytes."""
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        options: ExportOptions,
+        convert: Callable[[Trace, ExportOptions], dict[str, Any]],
+        dump: Callable[[Any], bytes],
+    ) -> None:
+        self.out = out
+        self.options = options
+        self.convert = convert
+        self.dump = dump
+
+    def write(self, trace: Trace) -> None:
+        """Write the trace's document."""
+        self.write_row(self.convert(trace, self.options))
+
+    def write_row(self, row: dict[str, Any]) -> None:
+        """Write one document as a line."""
+        self.out.write(self.dump(row) + b"\n")
+
+    def close(self) -> None:
+        """Nothing to finish: every line is complete."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +138,12 @@ FORMATS: dict[str, ExportFormat] = {
             requires=("pyarrow",),
             extra="parquet",
             binary=True,
+        ),
+        ExportFormat(
+            "dpo",
+            "preference",
+            "preference pairs {prompt, chosen, rejected, metadata}: a validated attempt against a "
+            "failed one on the same bug",
         ),
         ExportFormat(
             "otel",

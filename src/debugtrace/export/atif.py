@@ -27,16 +27,14 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from pydantic_core import to_json
-
 from debugtrace import __version__
-from debugtrace.export import ExportOptions
+from debugtrace.export import ExportOptions, JsonLines
 from debugtrace.export.chat import (
-    JSON_SAFE,
     agent_tool,
     call_ids,
     chat_metadata,
     chat_tools,
+    dump,
     event_call,
     reasoning_text,
     restates_call,
@@ -220,18 +218,6 @@ def _isstr(obj: dict[str, Any], key: str) -> bool:
     return isinstance(obj.get(key), str) and bool(obj[key])
 
 
-class _AtifWriter:
-    def __init__(self, out: BinaryIO, options: ExportOptions) -> None:
-        self.out = out
-        self.options = options
-
-    def write(self, trace: Trace) -> None:
-        self.out.write(to_json(to_atif(trace, self.options), **JSON_SAFE) + b"\n")
-
-    def close(self) -> None:
-        pass
-
-
-def writer(out: BinaryIO, options: ExportOptions) -> _AtifWriter:
+def writer(out: BinaryIO, options: ExportOptions) -> JsonLines:
     """JSON Lines of :func:`to_atif` documents (one ATIF trajectory per line)."""
-    return _AtifWriter(out, options)
+    return JsonLines(out, options, to_atif, dump)

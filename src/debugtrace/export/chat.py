@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 
 from pydantic_core import to_json
 
-from debugtrace.export import ExportOptions
+from debugtrace.export import ExportOptions, JsonLines
 from debugtrace.export.hygiene import Scrub, strip_git_headers
 from debugtrace.model import (
     CommandDetails,
@@ -260,6 +260,22 @@ def edit_result(file: str, applied: EditResult | None) -> str:
     return f"{applied.status} ({file}){why}"
 
 
+def trace_source(trace: Trace) -> str | None:
+    """Where the trace was recorded or imported from, one word: ``pytest``, ``shell``, ``cli``,
+    ``claude-code``, ``swe-agent``, ``openhands``... (``metadata.source`` without the
+    ``debugtrace`` of the recorders' own)."""
+    source = trace.metadata.get("source")
+    if not isinstance(source, str) or not source.strip():
+        return None
+    return source.strip().removeprefix("debugtrace ").strip() or None
+
+
+def trace_model(trace: Trace) -> str | None:
+    """The model of the agent that debugged, when the trace says (``metadata.model``)."""
+    model = trace.metadata.get("model")
+    return model if isinstance(model, str) and model else None
+
+
 def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
     """Who, where, what the tests said and the grades; ``score`` follows
     :meth:`debugtrace.results.TraceResult.score` (``grader``'s, else the lowest).
@@ -276,6 +292,8 @@ def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
         "repo_url": Scrub.home(trace.repo_url),
         "base_commit": base_commit(trace),
         "branch": trace.branch,
+        "source": trace_source(trace),
+        "model": trace_model(trace),
         "created_at": trace.created_at.isoformat() if trace.created_at else None,
         "status": trace.status,
         "fix_validated": v.fix_validated if v is not None else None,
@@ -381,21 +399,22 @@ def to_chat(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any
     }
     if options.metadata:
         row["metadata"] = chat_metadata(trace, options.grader)
+        row["metadata"]["n_tokens"] = token_count(row["messages"], row["tools"])
     return row
 
 
-class _ChatWriter:
-    def __init__(self, out: BinaryIO, options: ExportOptions) -> None:
-        self.out = out
-        self.options = options
+def token_count(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int | None:
+    """The row's tokens (:mod:`debugtrace.export.tokens`), None without a tokenizer installed."""
+    from debugtrace.export import tokens
 
-    def write(self, trace: Trace) -> None:
-        self.out.write(to_json(to_chat(trace, self.options), **JSON_SAFE) + b"\n")
-
-    def close(self) -> None:
-        pass
+    return tokens.count_tokens(messages, tools) if tokens.available() else None
 
 
-def writer(out: BinaryIO, options: ExportOptions) -> _ChatWriter:
+def writer(out: BinaryIO, options: ExportOptions) -> JsonLines:
     """JSON Lines of :func:`to_chat` rows (UTF-8, one row per line)."""
-    return _ChatWriter(out, options)
+    return JsonLines(out, options, to_chat, dump)
+
+
+def dump(row: Any) -> bytes:
+    """A row as JSON bytes, whatever values Python code put in it (:data:`JSON_SAFE`)."""
+    return to_json(row, **JSON_SAFE)

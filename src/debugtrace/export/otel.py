@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 from pydantic_core import to_json
 
 from debugtrace import __version__
-from debugtrace.export import ExportOptions
+from debugtrace.export import ExportOptions, JsonLines
 from debugtrace.export.chat import agent_tool, edit_result
 from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent, Trace
 from debugtrace.storage import could_not_test, effective_run
@@ -259,21 +259,12 @@ def _root_span(
     return span
 
 
-class _OtlpWriter:
-    def __init__(self, out: BinaryIO, options: ExportOptions) -> None:
-        self.out = out
-        self.options = options
-
-    def write(self, trace: Trace) -> None:
-        # "strings": protobuf's JSON form of a non-finite double; `fallback`: any object Python
-        # code put into a trace still writes (as its str) instead of ending the export.
-        line = to_json(to_otlp(trace, self.options), inf_nan_mode="strings", fallback=str)
-        self.out.write(line + b"\n")
-
-    def close(self) -> None:
-        pass
+def writer(out: BinaryIO, options: ExportOptions) -> JsonLines:
+    """JSON Lines of :func:`to_otlp` requests (one ExportTraceServiceRequest per line)."""
+    return JsonLines(out, options, to_otlp, _dump)
 
 
-def writer(out: BinaryIO, options: ExportOptions) -> _OtlpWriter:
-    """OTLP/JSON lines: one ``ExportTraceServiceRequest`` per trace."""
-    return _OtlpWriter(out, options)
+def _dump(request: Any) -> bytes:
+    # "strings": protobuf's JSON form of a non-finite double; `fallback`: any object Python
+    # code put into a trace still writes (as its str) instead of ending the export.
+    return to_json(request, inf_nan_mode="strings", fallback=str)

@@ -1,13 +1,19 @@
-"""Traces as a Parquet file for analytics: one row per trace.
+"""Traces as a Parquet file: one row per trace, for analytics and for training.
 
 Needs the extra ``parquet`` (``pip install 'debugtrace-collector[parquet]'``).
 
-Columns: who, where and when; event counts per kind; the test verdict (``fix_validated``, null
-with ``could_not_test`` saying why when the tests gave no verdict; ``fail_to_pass``); the score
-(:meth:`debugtrace.results.TraceResult.score`) and each grader's latest score (``scores``, a map);
-the chat messages of :mod:`debugtrace.export.chat` as JSON text. Rows are written in row groups
-of :data:`ROW_GROUP_ROWS` rows (or fewer when their messages pass :data:`ROW_GROUP_BYTES`), so
-memory stays flat whatever the number of traces.
+Columns: who, where and when (``source``: pytest, shell, claude-code, swe-agent...; ``model``:
+the agent's model when the trace says); event counts per kind; the test verdict
+(``fix_validated``, null with ``could_not_test`` saying why when the tests gave no verdict;
+``fail_to_pass``); the score (:meth:`debugtrace.results.TraceResult.score`) and each grader's
+latest score (``scores``, a list of ``{grader, score}``); the chat conversation of
+:mod:`debugtrace.export.chat` as a ``messages`` list of ``{role, content, tool_calls,
+tool_call_id, weight}`` structs (what chat templates read) and ``tools`` as JSON text (each
+tool's parameter schema has its own shape, which one Arrow type cannot hold); ``n_tokens`` when
+a tokenizer is installed (:mod:`debugtrace.export.tokens`). Every type has a ``datasets``
+feature, so ``load_dataset("parquet", data_files=...)`` reads the file as is. Rows are written
+in row groups of :data:`ROW_GROUP_ROWS` rows (or fewer when their messages pass
+:data:`ROW_GROUP_BYTES`), so memory stays flat whatever the number of traces.
 """
 
 from __future__ import annotations
@@ -17,7 +23,14 @@ from typing import Any, BinaryIO
 from pydantic_core import to_json
 
 from debugtrace.export import ExportOptions
-from debugtrace.export.chat import JSON_SAFE, chat_messages
+from debugtrace.export.chat import (
+    JSON_SAFE,
+    chat_messages,
+    chat_tools,
+    token_count,
+    trace_model,
+    trace_source,
+)
 from debugtrace.model import Trace
 from debugtrace.storage import could_not_test, effective_run
 
@@ -33,12 +46,30 @@ def schema() -> Any:
     import pyarrow as pa  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     count = pa.int32()
+    call = pa.struct(
+        [
+            ("id", pa.string()),
+            ("type", pa.string()),
+            ("function", pa.struct([("name", pa.string()), ("arguments", pa.string())])),
+        ]
+    )
+    message = pa.struct(
+        [
+            ("role", pa.string()),
+            ("content", pa.string()),
+            ("tool_calls", pa.list_(call)),
+            ("tool_call_id", pa.string()),
+            ("weight", count),
+        ]
+    )
     return pa.schema(
         [
             ("trace_id", pa.string()),
             ("developer_id", pa.string()),
             ("repo_url", pa.string()),
             ("bug_description", pa.string()),
+            ("source", pa.string()),
+            ("model", pa.string()),
             ("base_commit", pa.string()),
             ("branch", pa.string()),
             ("status", pa.string()),
@@ -54,11 +85,16 @@ def schema() -> Any:
             ("fail_to_pass", pa.list_(pa.string())),
             ("n_pass_to_fail", count),
             ("score", count),
-            ("scores", pa.map_(pa.string(), count)),
+            ("scores", pa.list_(pa.struct([("grader", pa.string()), ("score", count)]))),
             ("metadata", pa.string()),
-            ("messages", pa.string()),
+            ("messages", pa.list_(message)),
+            ("tools", pa.string()),
+            ("n_tokens", count),
         ]
     )
+
+
+_MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "weight")
 
 
 def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
@@ -71,12 +107,16 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
             failed += 1
     result = effective_run(trace.result)
     v = result.validation
+    messages = chat_messages(trace, options.max_output_bytes)
+    tools = chat_tools(trace)
     return {
         "trace_id": trace.id,
         "developer_id": trace.developer_id,
         "repo_url": trace.repo_url,
         "bug_description": trace.bug_description,
-        "base_commit": trace.base_commit,
+        "source": trace_source(trace),
+        "model": trace_model(trace),
+        "base_commit": trace.base_commit or (v.base_sha if v is not None else None),
         "branch": trace.branch,
         "status": trace.status,
         "created_at": trace.created_at,
@@ -91,9 +131,13 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
         "fail_to_pass": list(v.fail_to_pass) if v is not None else [],
         "n_pass_to_fail": len(v.pass_to_fail) if v is not None else 0,
         "score": result.score(options.grader),
-        "scores": [(name, g.score) for name, g in result.latest_grades().items()],
+        "scores": [
+            {"grader": name, "score": g.score} for name, g in result.latest_grades().items()
+        ],
         "metadata": to_json(trace.metadata, **JSON_SAFE).decode(),
-        "messages": to_json(chat_messages(trace, options.max_output_bytes), **JSON_SAFE).decode(),
+        "messages": [{k: m.get(k) for k in _MESSAGE_KEYS} for m in messages],
+        "tools": to_json(tools, **JSON_SAFE).decode(),
+        "n_tokens": token_count(messages, tools),
     }
 
 
@@ -113,7 +157,7 @@ class _ParquetWriter:
         for name, values in self.columns.items():
             values.append(r[name])
         self.rows += 1
-        self.bytes += len(r["messages"])
+        self.bytes += sum(len(m["content"] or "") for m in r["messages"])
         if self.rows >= ROW_GROUP_ROWS or self.bytes >= ROW_GROUP_BYTES:
             self._flush()
 
