@@ -132,6 +132,7 @@ def seed(tmp: Path) -> Seeded:
         data_dir=tmp / "data",
         database_url=f"sqlite:///{tmp / 'traces.db'}",
         load_plugins="",
+        sandbox="local",
         grader="heuristic",
     )
     ids: dict[str, str] = {}
