@@ -18,7 +18,7 @@ from debugtrace.textutil import head_tail
 
 __all__ = ["PROMPT_VERSION", "Prompt", "build_prompt", "estimate_tokens"]
 
-PROMPT_VERSION = "grade-prompt-1"
+PROMPT_VERSION = "grade-prompt-2"
 
 SYSTEM = """You grade how well a developer (a person or an AI agent) debugged a bug, from the
 trace of their session: their reasoning (hypotheses, observations, plans, conclusions with stated
@@ -26,6 +26,14 @@ confidence), the commands they ran with outputs, and the edits they made. You al
 of running the project's tests before and after their edits in a sandbox: fail_to_pass tests are
 fixed by the edits, pass_to_fail tests were broken by them. A fix that does not validate cannot get
 a high score, however good the reasoning looks. Judge the process, not only the result.
+
+Writing a regression test first and running it to see it fail before changing the code is a
+reproduction, and good practice: edits to test files do not start the fix, and test lines do not
+count toward the size of the fix (only changes to non-test files do). A command that exits 0 but
+whose output the developer then calls wrong also reproduces the bug. A fix that was not tested (no
+test verdict) or could not be tested (the tests gave no verdict, for the reason given) is
+unverified, neither validated nor failed: score it no higher than 3 overall, never as a failed fix,
+and say in the summary which of the two it was.
 
 Score each rubric item from 1 (poor) to 5 (excellent) with a one-line reason, then an overall score
 1-5, a two-sentence summary, and short lists of strengths, weaknesses and actionable
@@ -60,7 +68,10 @@ def render_event(ev: Event) -> str:
 def render_validation(v: Validation | None) -> str:
     """The test verdict as prompt text."""
     if v is None:
-        return "Test verdict: the tests could not be run, so the fix is unverified."
+        return (
+            "Test verdict: the fix was not tested (the tests could not be run). It is unverified, "
+            "neither validated nor refuted; do not count it as a failed fix."
+        )
     if v.fix_validated is None:
         reason = " ".join((v.could_not_test or "no test verdict").split())[:500]
         return (
