@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from debugtrace.export.steps import dead_ends, undone_edits
+from debugtrace.gitdiff import WorktreeSnapshots
 from debugtrace.model import EditEvent, Trace
 from debugtrace.results import EditResult, TraceResult, Validation
 
@@ -368,6 +372,64 @@ def test_an_imported_final_patch_restates_the_session_and_is_not_replayed() -> N
         final,
     )
     assert dead_ends(t) == {1: "undone by edit #2"}
+
+
+# -- on the diffs debugtrace records ---------------------------------------------------------------
+
+
+def test_on_diffs_captured_from_a_real_working_tree(tmp_path: Path) -> None:
+    # The shell and pytest capture diff the working tree between steps with git (``diff --git``,
+    # ``index`` lines, no rename detection: a rename is a deletion and a new file). A session:
+    # the wrong attempt and its revert, the fix, a helper file renamed and renamed back, a CRLF
+    # file changed and changed back.
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    stats = tmp_path / "stats.py"
+    base = (
+        "def moving_average(xs, n):\n"
+        '    """The mean of each window of n consecutive values."""\n'
+        "    if n <= 0:\n"
+        '        raise ValueError("n must be positive")\n'
+        "    return [sum(xs[i:i + n]) / n for i in range(len(xs) - n)]\n"
+    )
+    stats.write_text(base)
+    (tmp_path / "notes.txt").write_bytes(b"windows\r\nof n values\r\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    snaps = WorktreeSnapshots(tmp_path)
+    steps: list[dict[str, Any]] = []
+
+    def step(change: Callable[[], object]) -> None:
+        change()
+        steps.extend(edit(d.file, d.diff) for d in snaps.capture())
+
+    step(lambda: stats.write_text(base.replace("xs[i:i + n]", "xs[i:i + n + 1]")))  # 1 wrong
+    step(lambda: stats.write_text(base))  # 2 its revert
+    step(lambda: stats.write_text(base.replace("len(xs) - n)", "len(xs) - n + 1)")))  # 3 fix
+    step(
+        lambda: (tmp_path / "windows.py").write_text(
+            "def count(xs, n):\n    return len(xs) - n + 1\n"
+        )
+    )  # 4
+    step(lambda: (tmp_path / "windows.py").rename(tmp_path / "win.py"))  # 5, 6: add, delete
+    step(lambda: (tmp_path / "win.py").rename(tmp_path / "windows.py"))  # 7, 8: delete, add
+    step(lambda: (tmp_path / "notes.txt").write_bytes(b"windows\r\nof n values, n > 0\r\n"))  # 9
+    step(lambda: (tmp_path / "notes.txt").write_bytes(b"windows\r\nof n values\r\n"))  # 10
+
+    assert [e["details"]["file"] for e in steps] == [
+        "stats.py", "stats.py", "stats.py", "windows.py",
+        "win.py", "windows.py", "win.py", "windows.py",
+        "notes.txt", "notes.txt",
+    ]  # fmt: skip
+    assert "\nindex " in steps[0]["details"]["diff"]
+    assert dead_ends(trace(*steps)) == {
+        1: "undone by edit #2",  # the wrong attempt
+        5: "undone by edit #7",  # the rename: win.py written, deleted by 7
+        6: "undone by edit #8",  # and windows.py deleted, written back by 8
+        9: "undone by edit #10",  # the CRLF line, changed back
+    }
 
 
 # -- what finalize adds --------------------------------------------------------------------------

@@ -153,8 +153,10 @@ class _Replay:
     Lines put back are their author's again (the base commit's, or the edit that wrote them):
     a revert of a revert revives the first edit, and a line written back is never the
     restorer's own. At the end, an undone edit is reported only if none of the lines it wrote
-    is found, by its text (trimmed, with a letter or digit), among the lines edits left in the
-    files: code moved elsewhere, or written again by a later edit, is not a dead end.
+    is found, by its text (trimmed, with a letter or digit), among the lines *later* edits left
+    in the files: code moved elsewhere, or written again, is not a dead end (seqs grow in
+    replay order). Lines of earlier edits or the base do not count: a file renamed and renamed
+    back holds the text the rename wrote, as the earlier edit's lines.
 
     Anything replay cannot follow makes the edits whose state is in that file unprovable, never
     dead ends: a hunk whose lines differ from what earlier diffs showed at that line number, a
@@ -196,14 +198,21 @@ class _Replay:
                 self.undone.pop(s, None)  # revived (put back, renamed back)
 
     def result(self) -> dict[int, int]:
-        """The undone edits whose writing is nowhere in the files at the end."""
+        """The undone edits none of whose lines is left at the end, and none of whose writing a
+        later edit left (moved or written again)."""
         left = [ln for f in self.files.values() for ln in f.lines.values()] + self.lost
         tags = {ln.tag for ln in left}
-        texts = {_text(ln.content) for ln in left if ln.tag is not None}
+        newest: dict[str, int] = {}  # text -> the latest edit that left a line with it
+        for ln in left:
+            if ln.tag is not None:
+                text = _text(ln.content)
+                newest[text] = max(newest.get(text, ln.tag), ln.tag)
         return {
             s: by
             for s, by in self.undone.items()
-            if s not in self.unprovable and s not in tags and not (self.wrote.get(s, set()) & texts)
+            if s not in self.unprovable
+            and s not in tags
+            and not any(newest.get(text, s) > s for text in self.wrote.get(s, ()))
         }
 
     def _clear(self, s: int) -> bool:
