@@ -223,6 +223,22 @@ def test_without_metadata_the_row_is_trls_columns_only() -> None:
     assert set(row) == {"prompt", "chosen", "rejected", "tools"}
 
 
+def test_tools_cover_the_calls_of_both_sides() -> None:
+    # Each attempt's schema of an agent tool lists the argument names it used: the pair's has
+    # those of both.
+    def with_tool(t: Trace, args: dict[str, Any]) -> Trace:
+        t.events[1].details = t.events[1].details.model_validate(
+            {"command": "Read", "output": "...", "tool": "Read", "arguments": args}
+        )
+        return t
+
+    good = with_tool(attempt("good", FIX, verdict(True)), {"file_path": "stats.py"})
+    bad = with_tool(attempt("bad", WRONG, verdict(False)), {"file_path": "stats.py", "limit": 20})
+    [row] = dpo([good, bad])
+    [read] = [t for t in row["tools"] if t["function"]["name"] == "Read"]
+    assert set(read["function"]["parameters"]["properties"]) == {"file_path", "limit"}
+
+
 def test_a_pair_cut_down_to_openais_single_message_shape() -> None:
     # OpenAI's preference fine-tuning takes one assistant message per side: the first turn of
     # each attempt. (Here both first turns run the same command: such a pair teaches nothing,
@@ -236,11 +252,10 @@ def test_a_pair_cut_down_to_openais_single_message_shape() -> None:
     assert openai["preferred_output"] == openai["non_preferred_output"]
 
 
-class _Discard(io.RawIOBase):
-    def writable(self) -> bool:
-        return True
+class _Discard(io.BytesIO):
+    """A binary stream that keeps nothing."""
 
-    def write(self, data: Any) -> int:
+    def write(self, data: Any, /) -> int:
         return len(data)
 
 

@@ -54,7 +54,7 @@ from debugtrace.export.chat import JSON_SAFE, chat_messages, chat_tools
 from debugtrace.model import EditEvent, Trace
 from debugtrace.storage import could_not_test, effective_run
 
-__all__ = ["MAX_PER_SIDE", "BugKey", "bug_key", "writer"]
+__all__ = ["MAX_PER_SIDE", "BugKey", "bug_key", "merge_tools", "pair", "writer"]
 
 MAX_PER_SIDE = 3
 """Candidates kept per bug and side (validated / not validated): the newest ones."""
@@ -157,13 +157,31 @@ def pair(good: dict[str, Any], bad: dict[str, Any]) -> dict[str, Any] | None:
     chosen, rejected = good["messages"][2:], bad["messages"][2:]
     if chosen == rejected:
         return None  # the same turns validated once and failed once: flaky tests, not a lesson
-    tools = {t["function"]["name"]: t for t in [*good["tools"], *bad["tools"]]}
     return {
         "prompt": good["messages"][:2],
         "chosen": chosen,
         "rejected": rejected,
-        "tools": list(tools.values()),
+        "tools": merge_tools(good["tools"], bad["tools"]),
     }
+
+
+def merge_tools(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every tool of the lists, once, in order of first appearance; an agent tool both sides
+    call has the argument names of both (each side's schema lists those it used)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for tools in lists:
+        for tool in tools:
+            name = tool["function"]["name"]
+            seen = merged.get(name)
+            if seen is None:
+                merged[name] = json.loads(json.dumps(tool))  # a copy: the merge must not leak
+                continue
+            props = seen["function"].get("parameters", {}).get("properties")
+            more = tool["function"].get("parameters", {}).get("properties", {})
+            if isinstance(props, dict) and isinstance(more, dict):
+                for key, schema in more.items():
+                    props.setdefault(key, schema)
+    return list(merged.values())
 
 
 def _provenance(trace: Trace, grader: str | None) -> dict[str, Any]:
