@@ -128,6 +128,13 @@ def test_a_reverted_attempt_is_a_dead_end_and_the_fix_is_not() -> None:
     assert dead_ends(session()) == {3: "undone by edit #6"}
 
 
+def test_edits_of_different_files_are_never_dead_ends_by_replay() -> None:
+    # The fix and its regression test: no edit can undo the other, and the diffs are not even
+    # replayed (the common trace costs next to nothing).
+    t = trace(edit("stats.py", FIX_RANGE), edit("tests/test_stats.py", REGRESSION_TEST))
+    assert dead_ends(t) == {}
+
+
 def test_commands_are_never_reported() -> None:
     # Running the tests after the wrong attempt is what showed it was wrong: worth teaching.
     ends = dead_ends(session())
