@@ -36,6 +36,7 @@ from debugtrace import Collector, Settings
 from debugtrace.results import Grade, RubricScore, Stage, TraceResult, Validation
 from support import ROOT
 from support.browser import (  # noqa: F401 - the fixtures are used by name
+    ARTIFACTS,
     Browsing,
     Page,
     browser,
@@ -256,9 +257,15 @@ def no_js(browser: Browser, server: Server) -> Iterator[Browsing]:
     close_page(b, server.url)
 
 
-def to_docs(browsing: Browsing, name: str) -> None:
-    """Screenshot into test-artifacts/, and into docs/img/dashboard-NAME.png when asked."""
-    path = browsing.screenshot(name)
+def to_docs(browsing: Browsing, name: str, section: str = "") -> None:
+    """Screenshot (of the page, or of the element ``#SECTION``) into test-artifacts/
+    (``first-use-NAME.png``), and into ``docs/img/dashboard-NAME.png`` when asked."""
+    if section:
+        path = ARTIFACTS / f"first-use-{name}.png"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        browsing.page.locator(f"#{section}").screenshot(path=str(path))
+    else:
+        path = browsing.screenshot(f"first-use-{name}")
     if UPDATE_DOCS_IMG:
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_IMG / f"dashboard-{name}.png")
@@ -319,8 +326,7 @@ def test_852_tests_show_as_counts_with_what_the_fix_changed_first(
     height = page_height(page)
     print(f"trace page with 852 tests: {height} px high at 1200 px wide")
     assert height < 3000, height
-    page.locator("#tests").scroll_into_view_if_needed()
-    to_docs(desk, "tests")
+    to_docs(desk, "tests", section="tests")
 
     # Typing in "Find a test" filters as you type: matching groups open, the count is said.
     page.locator("#tests-filter").fill("Windowed")
@@ -402,8 +408,7 @@ def test_the_history_shows_every_run_and_which_one_stands(desk: Browsing, seeded
     expect(first.locator("td.outcome")).to_have_text("not validated")
     expect(first.locator("td.grades")).to_have_text("heuristic 2/5")
     expect(first.locator(".verdict-mark")).to_have_count(0)
-    page.locator("#history").scroll_into_view_if_needed()
-    to_docs(desk, "history")
+    to_docs(desk, "history", section="history")
     no_errors(desk)
 
 
@@ -424,7 +429,7 @@ def test_the_list_follows_created_counts_and_shows_titles_as_text(
 
     # Newest first by Created, even for the import stored last with an old date.
     shown = created_column(page)
-    assert shown == sorted(shown, reverse=True), shown
+    assert len(shown) == 11 and shown == sorted(shown, reverse=True), shown
     ids = [r.get_attribute("data-trace-id") for r in page.locator("#traces tbody tr").all()]
     assert ids[0] == seeded.ids["big"] and ids[-1] == seeded.ids["imported"]
 
@@ -440,7 +445,7 @@ def test_the_list_follows_created_counts_and_shows_titles_as_text(
     # Oldest first reverses it; the Created column still agrees.
     page.goto("/?sort=created")
     shown = created_column(page)
-    assert shown == sorted(shown), shown
+    assert len(shown) == 11 and shown == sorted(shown), shown
     no_errors(desk)
 
 
@@ -491,12 +496,13 @@ def test_search_and_repository_filters(
         else:
             field.fill(value)
     form.get_by_role("button", name="Apply filters").click()
-    ids = [r.get_attribute("data-trace-id") for r in page.locator("#traces tbody tr").all()]
-    assert ids == [seeded.ids[n] for n in expected]
+    expect(page).to_have_url(re.compile(r"/\?"))  # a GET form: the filters are the URL
     n = len(expected)
     expect(page.locator("#total")).to_contain_text(
         f"{n} trace{'' if n == 1 else 's'} match these filters"
     )
+    ids = [r.get_attribute("data-trace-id") for r in page.locator("#traces tbody tr").all()]
+    assert ids == [seeded.ids[n] for n in expected]
     if not expected:
         expect(page.locator("p.empty")).to_have_text("No traces match.")
 

@@ -161,10 +161,16 @@ class ListPage:
 
 
 def _scan(
-    collector: Collector, f: Filters, developer: str | None, cursor: str | None, batch: int
+    collector: Collector,
+    f: Filters,
+    developer: str | None,
+    cursor: str | None,
+    batch: int,
+    order: Literal["id", "created"] = "created",
 ) -> Iterator[tuple[TraceSummary, Row | None]]:
-    """Every trace the storage filters let through, newest first, from ``cursor`` on, each with
-    its row when the result filters accept it (None when they do not)."""
+    """Every trace the storage filters let through, newest first (by ``created_at``, or by id:
+    the order of storage, which the database walks without sorting), from ``cursor`` on, each
+    with its row when the result filters accept it (None when they do not)."""
     on_results = f.on_results
     while True:
         page = collector.storage.list(
@@ -175,7 +181,7 @@ def _scan(
                 status=cast(TraceStatus, f.status)
                 if f.status
                 else None,  # Filters.parse checked it
-                order="created",
+                order=order,
                 limit=batch,
                 cursor=cursor,
             )
@@ -222,7 +228,8 @@ def count_matching(collector: Collector, f: Filters, developer: str | None) -> t
             )
         ), False
     total = 0
-    for scanned, (_, row) in enumerate(_scan(collector, f, developer, None, 1000), 1):
+    scan = _scan(collector, f, developer, None, 1000, order="id")  # any order counts alike
+    for scanned, (_, row) in enumerate(scan, 1):
         total += row is not None
         if scanned >= SCAN_LIMIT:
             return total, True
@@ -231,7 +238,7 @@ def count_matching(collector: Collector, f: Filters, developer: str | None) -> t
 
 def _newest_first(collector: Collector, f: Filters, developer: str | None) -> ListPage:
     rows: list[Row] = []
-    batch = PAGE_SIZE + 1 if not f.on_results.active else 200
+    batch = PAGE_SIZE + 1 if not f.on_results.active else 500
     out = ListPage(rows)
     scan = _scan(collector, f, developer, f.cursor, batch)
     for scanned, (summary, row) in enumerate(scan, 1):
@@ -252,13 +259,15 @@ def _newest_first(collector: Collector, f: Filters, developer: str | None) -> Li
 def _sorted_in_memory(collector: Collector, f: Filters, developer: str | None) -> ListPage:
     matched: list[Row] = []
     truncated = False
-    for _, row in _scan(collector, f, developer, None, 500):
+    for _, row in _scan(collector, f, developer, None, 1000, order="id"):
         if row is None:
             continue
         if len(matched) == SORT_LIMIT:
             truncated = True
             break
         matched.append(row)
+    # Newest first by Created (the storage order differs for imported traces), then as asked.
+    matched.sort(key=lambda r: (r.summary.created_at, r.summary.id), reverse=True)
     if f.sort == "created":
         matched.reverse()
     else:
