@@ -7,12 +7,12 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from debugtrace.config import Settings
-from debugtrace.errors import InvalidTrace
+from debugtrace.errors import ErrorDetail, ExportError, InvalidTrace
 from debugtrace.ingest import parse_events, parse_trace
 from debugtrace.ingest.redact import Redactor
 from debugtrace.model import Event, Trace, TraceStatus
@@ -283,6 +283,7 @@ class Collector:
         developer_id: str | None = None,
         since: datetime | None = None,
         grader: str | None = None,
+        include_untested: bool = False,
     ) -> ExportQuery:
         """The :class:`~debugtrace.storage.ExportQuery` for these filters (see :meth:`export`);
         raises ``InvalidTrace`` for a bad value."""
@@ -295,6 +296,7 @@ class Collector:
                 developer_id=developer_id,
                 since=since,
                 grader=grader,
+                include_untested=include_untested,
             )
         except ValidationError as exc:
             raise InvalidTrace.from_pydantic(exc.errors()) from None
@@ -307,6 +309,7 @@ class Collector:
         developer_id: str | None = None,
         since: datetime | None = None,
         grader: str | None = None,
+        include_untested: bool = False,
     ) -> Iterator[Trace]:
         """Every stored trace matching the filters, with events and results, newest first.
 
@@ -319,6 +322,7 @@ class Collector:
             developer_id=developer_id,
             since=since,
             grader=grader,
+            include_untested=include_untested,
         )
         return self.storage.iter_traces(query)
 
@@ -332,45 +336,94 @@ class Collector:
         developer_id: str | None = None,
         since: datetime | None = None,
         grader: str | None = None,
+        include_untested: bool = False,
+        repo: str | None = None,
+        source: str | None = None,
+        model: str | None = None,
+        dedup: bool = False,
+        limit: int | None = None,
+        layout: Literal["file", "hf"] = "file",
+        split_by: Literal["repo", "source"] = "repo",
+        test_fraction: float = 0.1,
         metadata: bool = True,
         max_output_bytes: int = 8000,
         progress: Callable[[int], None] | None = None,
+        duplicates: list[str] | None = None,
     ) -> int:
         """Write the matching traces to ``output`` in ``format``; returns how many were written.
 
-        Formats: ``jsonl`` (one chat fine-tuning row per trace: ``{"messages", "tools",
-        "metadata"}``), ``parquet`` (one row per trace; extra ``parquet``) and ``otel``
-        (OpenTelemetry GenAI spans, one OTLP/JSON request per line). ``output`` is a binary (or,
-        for jsonl and otel, text) stream, or a path, replaced only when the export succeeds;
-        default: standard output. Filters: ``developer_id``; ``since`` (created at or after);
-        ``validated_only`` (the fix validated); ``min_score`` (score at least this); ``grader``
-        (only traces that grader graded, scored by it). A trace's score is ``grader``'s latest
-        grade, else the lowest of every grader's latest (see ``TraceResult.score``); ungraded
-        traces have none and never pass ``min_score``. ``metadata=False`` leaves the jsonl rows
-        in the strict OpenAI upload shape; command outputs keep ``max_output_bytes`` (head and
-        tail). ``progress`` is called with the running count. Traces are streamed from storage,
-        so memory stays flat. Raises ``ExportError`` (unknown format, missing dependency) before
-        writing anything, and ``InvalidTrace`` for a bad filter.
+        Formats (:data:`debugtrace.export.FORMATS`): ``jsonl`` (one chat fine-tuning row per
+        trace: ``{"messages", "tools", "metadata"}``), ``parquet`` (one row per trace; extra
+        ``parquet``), ``dpo`` (preference pairs), ``otel`` (OpenTelemetry GenAI spans) and
+        ``atif``. ``output`` is a binary (or, for the text formats, text) stream, or a path,
+        replaced only when the export succeeds; default: standard output. ``layout="hf"`` writes
+        ``output`` as a Hugging Face dataset folder instead (train and test split by
+        ``split_by``, a dataset card; :mod:`debugtrace.export.hf`).
+
+        Filters: ``developer_id``; ``since`` (created at or after); ``validated_only`` (the fix
+        validated); ``min_score`` (score at least this; traces that could not be tested only
+        with ``include_untested``); ``grader`` (only traces that grader graded, scored by it);
+        ``repo`` (the repository contains this), ``source`` (recorded or imported by: pytest,
+        shell, claude-code, swe-agent...), ``model`` (the agent's model contains this);
+        ``dedup`` (the newest of traces with the same bug and net change,
+        :func:`debugtrace.export.select.fix_key`); ``limit``. A trace's score is ``grader``'s
+        latest grade, else the lowest of every grader's latest (``TraceResult.score``).
+        ``metadata=False`` leaves jsonl rows in the strict OpenAI upload shape; command outputs
+        keep ``max_output_bytes`` (head and tail). ``progress`` is called with the running
+        count; ``duplicates`` receives the ids ``dedup`` left out. Traces are streamed from
+        storage, so memory stays flat. Raises ``ExportError`` (unknown format, missing
+        dependency, bad layout) before writing anything, and ``InvalidTrace`` for a bad filter.
         """
         import sys
 
         from debugtrace.export import ExportOptions, export, get_format, open_output
+        from debugtrace.export.select import Selection
 
         fmt = get_format(format)
-        traces = self.iter_traces(
-            min_score=min_score,
-            validated_only=validated_only,
-            developer_id=developer_id,
-            since=since,
-            grader=grader,
+        if limit is not None and limit < 1:
+            raise InvalidTrace([ErrorDetail(("limit",), "must be at least 1")])
+        selection = Selection(
+            repo=repo,
+            source=source,
+            model=model,
+            dedup=dedup,
+            limit=limit,
+            duplicates=duplicates if duplicates is not None else [],
+        )
+        traces = selection.apply(
+            self.iter_traces(
+                min_score=min_score,
+                validated_only=validated_only,
+                developer_id=developer_id,
+                since=since,
+                grader=grader,
+                include_untested=include_untested,
+            )
         )
         options = ExportOptions(grader=grader, metadata=metadata, max_output_bytes=max_output_bytes)
+        if layout == "hf":
+            from debugtrace.export.hf import export_hf
+
+            if output is None or not isinstance(output, str | os.PathLike):
+                raise ExportError("--layout hf writes a folder: give its path as the output")
+            stats = export_hf(
+                traces,
+                fmt.name,
+                output,
+                options=options,
+                split_by=split_by,
+                test_fraction=test_fraction,
+                progress=progress,
+            )
+            return sum(s.rows for s in stats.values())
         if output is None:
             output = sys.stdout
         if isinstance(output, str | os.PathLike):
             with open_output(output) as f:
-                return export(traces, fmt.name, f, options=options, progress=progress)
-        return export(traces, fmt.name, output, options=options, progress=progress)
+                n = export(traces, fmt.name, f, options=options, progress=progress)
+        else:
+            n = export(traces, fmt.name, output, options=options, progress=progress)
+        return n
 
     def finalize(
         self,

@@ -319,8 +319,10 @@ def store(collector: Collector) -> dict[str, str]:
 def exported(
     capsys: pytest.CaptureFixture[str], collector: Collector, *args: str
 ) -> list[str | None]:
-    """Trace ids exported by ``debugtrace export ARGS`` (run in-process), newest first."""
-    assert main(["--database-url", collector.settings.sqlalchemy_url(), "export", *args]) == 0
+    """Trace ids exported by ``debugtrace export ARGS`` (run in-process), newest first; these
+    stores hold copies of one sample trace, so duplicates are kept unless ARGS say otherwise."""
+    url = collector.settings.sqlalchemy_url()
+    assert main(["--database-url", url, "export", "--no-dedup", *args]) == 0
     out = capsys.readouterr().out
     return [r["metadata"]["trace_id"] for r in rows(out)]
 
@@ -357,7 +359,9 @@ def test_the_score_is_the_lowest_grader_unless_one_is_named(
     later = seed(collector, "cy", grades=(grade("heuristic", 1), grade("heuristic", 5)))
     assert exported(capsys, collector, "--min-score", "5", "--developer", "cy") == [later]
     # The row's score follows the same rule.
-    assert main(["--database-url", collector.settings.sqlalchemy_url(), "export"]) == 0
+    assert (
+        main(["--database-url", collector.settings.sqlalchemy_url(), "export", "--no-dedup"]) == 0
+    )
     scores = {
         r["metadata"]["trace_id"]: r["metadata"]["score"] for r in rows(capsys.readouterr().out)
     }

@@ -34,6 +34,7 @@ from pydantic_core import to_json
 
 from debugtrace.export import ExportOptions, JsonLines
 from debugtrace.export.hygiene import Scrub, strip_git_headers
+from debugtrace.export.steps import dead_ends
 from debugtrace.model import (
     CommandDetails,
     CommandEvent,
@@ -276,7 +277,9 @@ def trace_model(trace: Trace) -> str | None:
     return model if isinstance(model, str) and model else None
 
 
-def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
+def chat_metadata(
+    trace: Trace, grader: str | None = None, dead: dict[int, str] | None = None
+) -> dict[str, Any]:
     """Who, where, what the tests said and the grades; ``score`` follows
     :meth:`debugtrace.results.TraceResult.score` (``grader``'s, else the lowest).
 
@@ -312,17 +315,26 @@ def chat_metadata(trace: Trace, grader: str | None = None) -> dict[str, Any]:
             }
             for g in result.latest_grades().values()
         ],
+        "dead_ends": {
+            str(seq): why for seq, why in (dead if dead is not None else dead_ends(trace)).items()
+        },
         "trace_metadata": trace.metadata,
     }
 
 
 def chat_messages(
-    trace: Trace, max_output_bytes: int = 8000, *, clean: bool = True
+    trace: Trace,
+    max_output_bytes: int = 8000,
+    *,
+    clean: bool = True,
+    dead: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The conversation: system, user, then the events as assistant and tool messages, ending
     with an assistant turn. ``clean`` (the default) renders it as a training row has it: host
     paths relative, diffs without git's header lines, debugtrace's own flags out
-    (:mod:`debugtrace.export.hygiene`); ``clean=False`` as recorded."""
+    (:mod:`debugtrace.export.hygiene`), and the assistant turn of each dead-end edit
+    (:func:`debugtrace.export.steps.dead_ends`, or ``dead``) carries OpenAI's ``"weight": 0``:
+    kept as context, not learned. ``clean=False`` renders it as recorded."""
     scrub = Scrub(trace) if clean else None
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": SYSTEM_PROMPT},
@@ -332,6 +344,13 @@ def chat_messages(
     thoughts: list[str] = []
     calls: set[tuple[str, Any]] = set()  # ids of the agent tool calls rendered so far
     outcome: str | None = None
+    if dead is None:
+        dead = dead_ends(trace) if clean else {}
+    # an agent's edit call stands for the edit events restating it: masked with them
+    dead_calls: set[tuple[str, Any]] = set()
+    for i, ev in enumerate(trace.events, start=1):
+        if isinstance(ev, EditEvent) and (ev.seq if ev.seq is not None else i) in dead:
+            dead_calls |= call_ids(ev)
     for i, ev in enumerate(trace.events, start=1):
         if isinstance(ev, ReasoningEvent):
             text = scrub.text(ev.details.text) if scrub is not None else ev.details.text
@@ -368,6 +387,8 @@ def chat_messages(
                 "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)},
             }
         ]
+        if seq in dead or (isinstance(ev, CommandEvent) and call_ids(ev) & dead_calls):
+            call["weight"] = 0  # a dead end (export.steps): in the context, not learned
         messages.append(call)
         messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
     if thoughts:
@@ -393,12 +414,13 @@ def closing_turn(trace: Trace, outcome: str | None = None) -> str:
 def to_chat(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any]:
     """The trace as one fine-tuning row: ``{"messages", "tools"[, "metadata"]}``."""
     options = options or ExportOptions()
+    dead = dead_ends(trace)
     row: dict[str, Any] = {
-        "messages": chat_messages(trace, options.max_output_bytes),
+        "messages": chat_messages(trace, options.max_output_bytes, dead=dead),
         "tools": chat_tools(trace),
     }
     if options.metadata:
-        row["metadata"] = chat_metadata(trace, options.grader)
+        row["metadata"] = chat_metadata(trace, options.grader, dead)
         row["metadata"]["n_tokens"] = token_count(row["messages"], row["tools"])
     return row
 

@@ -153,7 +153,9 @@ class _ParquetWriter:
         self.parquet = pq.ParquetWriter(out, self.schema, compression="zstd")
 
     def write(self, trace: Trace) -> None:
-        r = row(trace, self.options)
+        self.write_row(row(trace, self.options))
+
+    def write_row(self, r: dict[str, Any]) -> None:
         for name, values in self.columns.items():
             values.append(r[name])
         self.rows += 1

@@ -235,6 +235,9 @@ class VerdictFilter(BaseModel):
     """Only scores at most this (ungraded and could-not-test traces never pass)."""
     graded: bool = False
     """Only traces with a score (implied by ``min_score`` and ``max_score``)."""
+    scored_untested: bool = False
+    """Let traces that could not be tested pass the score conditions on their score (asked for
+    by name: ``--include-untested``)."""
 
     @property
     def active(self) -> bool:
@@ -254,7 +257,7 @@ class VerdictFilter(BaseModel):
         if self.untested is not None and verdict.untested is not self.untested:
             return False
         scored = self.min_score is not None or self.max_score is not None
-        if scored and verdict.untested:
+        if scored and verdict.untested and not self.scored_untested:
             return False
         if self.graded or scored:
             score = verdict.score
@@ -289,6 +292,9 @@ class ExportQuery(BaseModel):
     those that could not be tested (:attr:`Verdict.untested`) never."""
     grader: str | None = None
     """Score by this grader alone, and only traces it graded."""
+    include_untested: bool = False
+    """With ``min_score``: also traces that could not be tested, on their score (graded as such:
+    the heuristic grader caps them at 3)."""
     page_size: int = Field(200, ge=1, le=1000)
     """How many traces a backend reads at a time: memory against round trips."""
 
@@ -303,6 +309,7 @@ class ExportQuery(BaseModel):
             validated=True if self.validated_only else None,
             min_score=self.min_score,
             graded=self.grader is not None,
+            scored_untested=self.include_untested,
         )
 
     def accepts(self, result: TraceResult) -> bool:
