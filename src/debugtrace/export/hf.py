@@ -131,7 +131,10 @@ def export_hf(
                     writers[split] = module.writer(streams[split], options)
                 row = make_row(trace, options)
                 # the row's own count (parquet, jsonl with metadata), else counted here
-                n_tokens = row.get("n_tokens", row.get("metadata", {}).get("n_tokens"))
+                meta = row.get("metadata")
+                n_tokens = row.get("n_tokens") if format == "parquet" else None
+                if isinstance(meta, dict):
+                    n_tokens = meta.get("n_tokens")
                 if n_tokens is None and counting:
                     n_tokens = tokens.count_tokens(row["messages"], row["tools"])
                 writers[split].write_row(row)

@@ -35,7 +35,8 @@ def fix_key(trace: Trace) -> str:
     """What makes two traces the same example: the same repository, the same bug (its text,
     whitespace aside) and the same net change. The change is each file's added lines less its
     removed ones over every edit, so an attempt that a later edit undid cancels out and two
-    sessions that reached the same fix by different paths have the same key."""
+    sessions that reached the same fix by different paths have the same key. A trace without
+    edits has its events instead: only the same session twice is a duplicate."""
     net: dict[str, Counter[str]] = {}
     for ev in trace.events:
         if not isinstance(ev, EditEvent):
@@ -55,6 +56,11 @@ def fix_key(trace: Trace) -> str:
         kept = sorted((line, n) for line, n in net[file].items() if n)
         if kept:
             h.update(b"\0" + file.encode() + b"\0" + repr(kept).encode())
+    if not net:
+        # no change to compare (an ATIF run, a session that gave up): only the same session
+        # recorded twice is a duplicate, not every attempt at the task
+        for ev in trace.events:
+            h.update(b"\0" + ev.details.model_dump_json(exclude={"duration_s"}).encode())
     return h.hexdigest()[:32]
 
 
