@@ -33,6 +33,7 @@ import pytest
 from debugtrace import Collector, Settings
 from support import ROOT
 from support.calc_repo import example_trace, git, make_calc_repo
+from support.chromium import CHROMIUM_ARGS
 from support.server_process import FAST_TEST_COMMAND, Server, server_env
 from support.services import require
 
@@ -66,18 +67,6 @@ ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 """Screenshots of every run land here (gitignored; CI keeps them as artifacts)."""
 
 ADMIN_TOKEN = "dashboard-admin-token-for-tests"
-
-# Flags for headless Chromium as root in a container (../shared/NOTES.md). Playwright makes and
-# removes its own temporary profile (``--user-data-dir`` is not allowed in ``launch``).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 XSS = (
     "<script>window.__pwned = 1</script>",

@@ -309,6 +309,18 @@ class Driver:
         )
 
 
+def _chromium_args() -> list[str]:
+    """The flags every browser test here starts Chromium with (tests/support/chromium.py)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[3] / "tests" / "support" / "chromium.py"
+    spec = importlib.util.spec_from_file_location("debugtrace_e2e_chromium", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.CHROMIUM_ARGS)
+
+
 def drive(args, url: str, out: Path, repo: Path, titles: dict) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -317,15 +329,7 @@ def drive(args, url: str, out: Path, repo: Path, titles: dict) -> dict:
         browser = pw.chromium.launch(
             executable_path=args.chromium,
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=_chromium_args(),
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
