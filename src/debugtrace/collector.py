@@ -260,8 +260,12 @@ class Collector:
         since: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        text: str | None = None,
+        repo_contains: str | None = None,
+        order: Literal["id", "created"] = "id",
     ) -> TracePage:
-        """One page of trace summaries, newest first; pass ``next_cursor`` back for the next."""
+        """One page of trace summaries, newest first; pass ``next_cursor`` back for the next.
+        ``text`` and ``repo_contains`` search (:class:`~debugtrace.storage.TraceQuery`)."""
         try:
             query = TraceQuery(
                 developer_id=developer_id,
@@ -270,6 +274,9 @@ class Collector:
                 since=since,
                 limit=limit,
                 cursor=cursor,
+                text=text,
+                repo_contains=repo_contains,
+                order=order,
             )
         except ValidationError as exc:
             raise InvalidTrace.from_pydantic(exc.errors()) from None

@@ -99,7 +99,6 @@ class TraceQuery(BaseModel):
     """Filters and paging for listing traces (newest first)."""
 
     model_config = ConfigDict(extra="forbid")
-
     developer_id: str | None = None
     repo_url: str | None = None
     status: TraceStatus | None = None
@@ -109,15 +108,11 @@ class TraceQuery(BaseModel):
     cursor: str | None = Field(None, pattern=r"^[0-9a-f]{1,64}$")
     """``next_cursor`` of the previous page."""
     text: str | None = Field(None, max_length=500)
-    """Only traces whose bug description or id contains this text (case-insensitive for ASCII
-    letters; ``%`` and ``_`` are literal characters, not wildcards)."""
+    """A part of the bug description or id (any case; ``%`` and ``_`` are literal)."""
     repo_contains: str | None = Field(None, max_length=4096)
-    """Only traces whose repository URL contains this text (case-insensitive for ASCII
-    letters, literal like :attr:`text`)."""
+    """A part of the repository URL (any case, literal)."""
     order: Literal["id", "created"] = "id"
-    """``id``: newest first by id, the order traces were stored in; ``created``: by
-    ``created_at`` (newest first, ties by id), which imported traces set to when they were
-    recorded. The cursor is the last id of the previous page either way."""
+    """Newest first by id (as stored) or by ``created_at`` (ties by id); the cursor is an id."""
 
 
 def effective_run(result: TraceResult) -> TraceResult:

@@ -29,7 +29,6 @@ from debugtrace.model import CommandEvent, EditEvent, Event, ReasoningEvent, Tra
 from debugtrace.results import TraceResult
 from debugtrace.server.auth import Principal
 from debugtrace.storage import (
-    TraceQuery,
     TraceSummary,
     Verdict,
     VerdictFilter,
@@ -173,18 +172,14 @@ def _scan(
     with its row when the result filters accept it (None when they do not)."""
     on_results = f.on_results
     while True:
-        page = collector.storage.list(
-            TraceQuery(
-                developer_id=developer,
-                repo_contains=f.repo or None,
-                text=f.q or None,
-                status=cast(TraceStatus, f.status)
-                if f.status
-                else None,  # Filters.parse checked it
-                order=order,
-                limit=batch,
-                cursor=cursor,
-            )
+        page = collector.traces(
+            developer_id=developer,
+            repo_contains=f.repo or None,
+            text=f.q or None,
+            status=cast(TraceStatus, f.status) if f.status else None,  # Filters.parse checked it
+            order=order,
+            limit=batch,
+            cursor=cursor,
         )
         found = collector.verdicts([s.id for s in page.items])
         for s in page.items:
