@@ -143,12 +143,14 @@ def spoken_by_others(ev: ReasoningEvent) -> bool:
     return (ev.details.model_extra or {}).get("speaker") in ("user", "environment")
 
 
-def reasoning_text(d: ReasoningDetails) -> str:
-    """A thought as assistant text: ``Hypothesis (confidence medium): ...``."""
+def reasoning_text(d: ReasoningDetails, text: str | None = None) -> str:
+    """A thought as assistant text: ``Hypothesis (confidence medium): ...`` (``text`` in place
+    of the recorded one: the scrubbed text)."""
+    text = d.text if text is None else text
     label = (d.reasoning_type or "").strip().capitalize()
     if d.confidence is not None:
         label = f"{label} (confidence {d.confidence})".strip()
-    return f"{label}: {d.text}" if label else d.text
+    return f"{label}: {text}" if label else text
 
 
 def command_result(d: CommandDetails, max_bytes: int) -> str:
@@ -367,7 +369,7 @@ def chat_messages(
                     thoughts = []
                 messages.append({"role": "user", "content": text})
             else:
-                thoughts.append(reasoning_text(ev.details.model_copy(update={"text": text})))
+                thoughts.append(reasoning_text(ev.details, text))
             continue
         if isinstance(ev, EditEvent) and restates_call(ev, calls):
             continue

@@ -256,9 +256,28 @@ def count_rows(rows: Iterable[Mapping[str, Any]]) -> list[int]:
     slower on rows of real debugging traces (a thread pool per call and a future per text cost
     more than the encoding, which runs at millions of tokens a second on one core).
     """
-    enc = encoding()
+    encode = encoding().encode_ordinary
+    cache = _SHORT
     counts: list[int] = []
     for row in rows:
         fixed, texts = _parts(row.get("messages") or [], row.get("tools") or [])
-        counts.append(fixed + sum(len(enc.encode_ordinary(text)) for text in texts))
+        total = fixed
+        for text in texts:
+            if len(text) > _SHORT_CHARS:
+                total += len(encode(text))
+                continue
+            n = cache.get(text)
+            if n is None:
+                if len(cache) >= _SHORT_ENTRIES:
+                    cache.clear()
+                n = cache[text] = len(encode(text))
+            total += n
+        counts.append(total)
     return counts
+
+
+# Every row repeats short texts (roles, the system prompt, tool names and schemas, call ids):
+# counted once. Bounded, so a stream of distinct texts costs a clear now and then.
+_SHORT: dict[str, int] = {}
+_SHORT_CHARS = 512
+_SHORT_ENTRIES = 8192
