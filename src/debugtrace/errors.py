@@ -250,7 +250,7 @@ class GitError(DebugtraceError):
 
 
 class PatchError(DebugtraceError, ValueError):
-    """An edit's diff cannot be read as a unified diff."""
+    """An edit's diff cannot be read as a unified diff, or does not fit the file it changes."""
 
 
 class ReportError(DebugtraceError, ValueError):

@@ -182,86 +182,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from debugtrace.errors import ExportError
-    from debugtrace.export import get_format
+    from debugtrace.cli.export import cmd_export as run
 
     since = _parse_since(args.since) if args.since is not None else None
-    try:
-        fmt = get_format(args.format)
-    except ExportError as exc:
-        raise UsageError(str(exc)) from None
-    hf = args.layout == "hf"
-    if hf and fmt.name not in ("jsonl", "parquet"):
-        raise UsageError(f"--layout hf writes jsonl or parquet, not --format {fmt.name}")
-    if hf and args.output is None:
-        raise UsageError("--layout hf writes a dataset folder: give it with --output DIR")
-    if args.output is None and fmt.binary and sys.stdout.isatty():
-        raise UsageError(f"--format {fmt.name} is binary: write it to a file with --output FILE")
-    if args.output is not None and not Path(args.output).absolute().parent.is_dir():
-        raise UsageError(f"--output {args.output}: no such directory")
-    if hf and Path(args.output).exists() and not _empty_dir(Path(args.output)):
-        raise UsageError(
-            f"--output {args.output}: must be a new or empty directory for --layout hf"
-        )
-    if args.max_output < 1:
-        raise UsageError(f"--max-output {args.max_output}: must be at least 1 byte")
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit {args.limit}: must be at least 1")
-    if not 0 <= args.test_fraction <= 1:
-        raise UsageError(f"--test-fraction {args.test_fraction}: must be between 0 and 1")
-    if args.include_untested and args.min_score is None:
-        raise UsageError("--include-untested only changes --min-score: give --min-score N")
-    # dpo pairs come from traces of one bug: dedup would leave out the very attempts it pairs
-    dedup = args.dedup if args.dedup is not None else fmt.name in ("jsonl", "parquet")
-    filters: dict[str, Any] = {
-        "min_score": args.min_score,
-        "validated_only": args.validated_only,
-        "developer_id": args.developer,
-        "since": since,
-        "grader": args.grader,
-        "include_untested": args.include_untested,
-    }
-    duplicates: list[str] = []
-    with _collector(args) as c:
-        total = None
-        if sys.stderr.isatty():
-            total = c.count_traces(c.export_query(**filters))
-            if args.limit is not None:
-                total = min(total, args.limit)
-        from debugtrace.cli.render import ExportProgress
-
-        with ExportProgress(total) as progress:
-            try:
-                n = c.export(
-                    fmt.name,
-                    args.output,  # None: stdout
-                    metadata=args.metadata,
-                    max_output_bytes=args.max_output,
-                    progress=progress,
-                    repo=args.repo,
-                    source=args.source,
-                    model=args.model,
-                    dedup=dedup,
-                    limit=args.limit,
-                    layout=args.layout,
-                    split_by=args.split_by,
-                    test_fraction=args.test_fraction,
-                    duplicates=duplicates,
-                    **filters,
-                )
-            except ExportError as exc:
-                raise UsageError(str(exc)) from None
-    where = f" to {args.output}" if args.output is not None else ""
-    skipped = f" ({len(duplicates)} duplicate{'' if len(duplicates) == 1 else 's'} left out)"
-    print(
-        f"exported {n} trace{'' if n == 1 else 's'}{where}{skipped if duplicates else ''}",
-        file=sys.stderr,
-    )
-    return EXIT_OK
-
-
-def _empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(path.iterdir())
+    return run(args, since, _collector)
 
 
 def _parse_since(value: str) -> Any:
@@ -683,86 +607,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=50)
     sp.add_argument("--cursor", help="next_cursor of the previous page")
 
-    from debugtrace.export import FORMATS as EXPORTS
-
     sp = add(
         "export",
         cmd_export,
-        "stream stored traces as chat fine-tuning JSONL, Parquet, OpenTelemetry spans or ATIF",
+        "stream stored traces as chat fine-tuning JSONL, Parquet, preference pairs, "
+        "OpenTelemetry spans or ATIF",
     )
-    sp.add_argument(
-        "--format",
-        choices=list(EXPORTS),
-        default="jsonl",
-        help="jsonl: chat rows {messages, tools, metadata} (default); parquet: one row per trace "
-        "(extra `parquet`); otel: OTLP/JSON GenAI spans, one request per line; atif: one Agent "
-        "Trajectory Interchange Format document per line",
-    )
-    sp.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
-    sp.add_argument(
-        "--min-score",
-        type=int,
-        metavar="N",
-        help="only traces scored N or more (the --grader's score, else every grader's lowest)",
-    )
-    sp.add_argument("--validated-only", action="store_true", help="only traces whose fix validated")
-    sp.add_argument("--developer", metavar="ID", help="only this developer's traces")
-    sp.add_argument("--since", metavar="DATE", help="only traces created at or after (ISO 8601)")
-    sp.add_argument("--grader", metavar="NAME", help="only traces this grader graded; its score")
-    sp.add_argument(
-        "--include-untested",
-        action="store_true",
-        help="with --min-score: also traces that could not be tested, on their score",
-    )
-    sp.add_argument("--repo", metavar="TEXT", help="only repositories whose URL or path has TEXT")
-    sp.add_argument(
-        "--source",
-        metavar="NAME",
-        help="only traces recorded or imported by NAME: pytest, shell, cli, claude-code, codex, "
-        "gemini-cli, swe-agent, openhands, mini-swe-agent, atif...",
-    )
-    sp.add_argument("--model", metavar="TEXT", help="only traces of an agent model containing TEXT")
-    sp.add_argument("--limit", type=int, metavar="N", help="at most N traces (newest first)")
-    sp.add_argument(
-        "--dedup",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="keep the newest of traces with the same bug and the same net change (default: on "
-        "for jsonl and parquet)",
-    )
-    sp.add_argument(
-        "--layout",
-        choices=["file", "hf"],
-        default="file",
-        help="hf: --output is a Hugging Face dataset folder (train and test files, a dataset "
-        "card); jsonl or parquet",
-    )
-    sp.add_argument(
-        "--split-by",
-        choices=["repo", "source"],
-        default="repo",
-        help="--layout hf: what never spans both splits (default repo)",
-    )
-    sp.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.1,
-        metavar="F",
-        help="--layout hf: the share of repositories (or sources) in test (default 0.1)",
-    )
-    sp.add_argument(
-        "--metadata",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="jsonl: add each row's metadata (--no-metadata: the strict OpenAI upload shape)",
-    )
-    sp.add_argument(
-        "--max-output",
-        type=int,
-        default=8000,
-        metavar="BYTES",
-        help="command outputs keep their head and tail within this (default 8000)",
-    )
+    from debugtrace.cli.export import add_arguments
+
+    add_arguments(sp)
 
     ev = sub.add_parser("events", help="work with the events of a trace")
     ev_sub = ev.add_subparsers(dest="events_command", metavar="ACTION", parser_class=_Parser)

@@ -193,8 +193,12 @@ def dataset_card(
 ) -> str:
     """The dataset card (``README.md``): the YAML the Hub and ``datasets`` read, then what the
     dataset holds, split by split, and how it was made."""
-    from debugtrace import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        made_by = f"debugtrace {version('debugtrace-collector')}"
+    except PackageNotFoundError:  # run from a source tree
+        made_by = "debugtrace"
     total = sum(s.rows for s in stats.values())
     size = "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K"
     pattern = "*.parquet" if format == "parquet" else "*.jsonl"
@@ -274,7 +278,7 @@ def dataset_card(
         "",
         "## How it was made",
         "",
-        f"Exported on {when} by debugtrace {__version__}"
+        f"Exported on {when} by {made_by}"
         + (f" with: {_cell(command, 300)}." if command else "."),
         "Command outputs keep their head and tail; secrets were redacted when each trace was "
         "stored. Check the licences of the repositories the traces come from before you "

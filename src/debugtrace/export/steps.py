@@ -38,6 +38,7 @@ from typing import Any
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
 
+from debugtrace.errors import PatchError
 from debugtrace.model import EditEvent, Trace
 from debugtrace.storage import effective_run
 
@@ -144,10 +145,6 @@ class _File:
         return found | {g.seq for g in self.gaps} | {s for s, _ in self.renamed_from}
 
 
-class _Conflict(Exception):
-    """A diff does not match what the earlier diffs showed of the file."""
-
-
 class _Replay:
     """Replays diffs over partial files to find which edits were undone.
 
@@ -200,9 +197,9 @@ class _Replay:
             text = f"--- a/{file}\n+++ b/{file}\n{text}"
         try:
             if "\nGIT binary patch" in text or "\nBinary files " in "\n" + text:
-                raise _Conflict("binary")
+                raise PatchError("binary")
             patched = list(PatchSet(text))
-        except (_Conflict, UnidiffParseError, ValueError):
+        except (PatchError, UnidiffParseError, ValueError):
             self._break(file, seq)
             return
         for pf in patched:
@@ -253,15 +250,15 @@ class _Replay:
             return
         try:
             if src is None and (f.exists or f.lines):
-                raise _Conflict("a new file that exists")
+                raise PatchError("a new file that exists")
             self._hunks(seq, f, list(pf))
             if tgt is None:
                 if f.lines:
-                    raise _Conflict("a deletion that leaves lines")
+                    raise PatchError("a deletion that leaves lines")
                 f.exists = False
             else:
                 f.exists = True
-        except _Conflict:
+        except PatchError:
             self._break(key, seq)
             return
         if src is not None and tgt is not None and src != tgt:
@@ -352,7 +349,7 @@ class _Replay:
                 continue
             known = f.lines.get(src)
             if known is not None and known.content != content:
-                raise _Conflict(f"line {src}")
+                raise PatchError(f"line {src}")
             line = known or _Line(content, None)
             if kind == " ":
                 _put(lines, tgt, line)
@@ -435,7 +432,7 @@ def _find(added: list[Content], used: list[bool], want: tuple[Content, ...]) -> 
 
 def _put(lines: dict[int, _Line], pos: int, line: _Line) -> None:
     if pos in lines:
-        raise _Conflict(f"two lines at {pos}")
+        raise PatchError(f"two lines at {pos}")
     lines[pos] = line
 
 
