@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import IO
 
-__all__ = ["BoundedOutput", "head_tail"]
+__all__ = ["BoundedOutput", "head_tail", "strip_debugtrace_flags"]
 
 
 def head_tail(text: str, max_bytes: int) -> str:
@@ -60,3 +62,31 @@ class BoundedOutput:
             return head + self.tail.decode("utf-8", "replace")
         tail = self.tail.decode("utf-8", "ignore")
         return f"{head}\n[... {self.total - kept} bytes of output cut ...]\n{tail}"
+
+
+_FLAG = re.compile(r"--debugtrace(?:-[a-z-]+)?(?:=.*)?$", re.DOTALL)
+_TAKES_VALUE = ("--debugtrace-note",)
+
+
+def strip_debugtrace_flags(command: str) -> str:
+    """``command`` without the pytest plugin's ``--debugtrace*`` options (and their values):
+    how the run was recorded, not how the bug was debugged (bug titles, training rows). Returned
+    as it was when it has none or does not split as a shell command line; the words are only
+    split and quoted again, never expanded."""
+    if "--debugtrace" not in command:
+        return command
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if _FLAG.match(word):
+            skip = word in _TAKES_VALUE
+            continue
+        kept.append(word)
+    return shlex.join(kept)

@@ -317,6 +317,23 @@ def test_the_summary_and_bug_description_stay_compact() -> None:
     )
 
 
+def test_the_bug_title_leaves_out_debugtrace_s_own_flags() -> None:
+    # the note is recorded as reasoning of its own; in the title it would be noise
+    report = RunReport(
+        command="python -m pytest -x --debugtrace --debugtrace-note 'it'\"'\"'s the dev release' "
+        "tests/test_specifiers.py",
+        cwd=".",
+        exit_code=1,
+        duration_s=0.5,
+        started_at="2026-12-05T00:00:00+00:00",
+        failures=[Failure("tests/test_specifiers.py::test_pre", message="AssertionError")],
+    )
+    assert report.bug_description() == (
+        "`python -m pytest -x tests/test_specifiers.py` fails: "
+        "tests/test_specifiers.py::test_pre: AssertionError"
+    )
+
+
 def test_in_a_recording_shell_runs_go_to_its_session_on_any_branch(
     pytester: pytest.Pytester, repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 
 from debugtrace.export.chat import to_chat
-from debugtrace.export.hygiene import Scrub, strip_debugtrace_flags, strip_git_headers
+from debugtrace.export.hygiene import Scrub, strip_git_headers
 from debugtrace.model import CommandEvent, EditEvent, ReasoningEvent
 from debugtrace.testing import sample_trace
+from debugtrace.textutil import strip_debugtrace_flags
 
 ROOT = "/home/ana/src/more-itertools"
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from debugtrace.export import ExportOptions
 from debugtrace.export.hf import export_hf
-from debugtrace.export.hygiene import Scrub, strip_debugtrace_flags
+from debugtrace.export.hygiene import Scrub
 from debugtrace.testing import sample_trace
+from debugtrace.textutil import strip_debugtrace_flags
 
 HOSTILE = "x\n---\nconfigs: []\n---\n<script>alert(1)</script> | [a](javascript:1) ![i](http://e/)"
 

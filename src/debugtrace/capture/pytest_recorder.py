@@ -104,9 +104,12 @@ class RunReport:
         return "\n".join(out) + "\n"
 
     def bug_description(self) -> str:
-        """What the first failing run says the bug is: the failing tests and their errors."""
+        """What the first failing run says the bug is: the failing tests and their errors (the
+        command without debugtrace's own flags: they say how it was recorded, not the bug)."""
+        from debugtrace.textutil import strip_debugtrace_flags
+
         first = self.failures[0]
-        text = f"`{self.command}` fails: {first.nodeid}"
+        text = f"`{strip_debugtrace_flags(self.command)}` fails: {first.nodeid}"
         if first.message:
             text += f": {first.message}"
         if len(self.failures) > 1:

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from urllib.parse import unquote, urlsplit
 
 from debugtrace.model import CommandEvent, Trace
+from debugtrace.textutil import strip_debugtrace_flags
 
-__all__ = ["Scrub", "strip_debugtrace_flags", "strip_git_headers"]
+__all__ = ["Scrub", "strip_git_headers"]
 
 # git's extended header lines: what `git apply` reads, not what a unified diff says
 _GIT_HEADER = re.compile(
@@ -55,32 +55,6 @@ def strip_git_headers(diff: str) -> str:
             continue
         kept.append(line)
     return "".join(kept)
-
-
-_FLAG = re.compile(r"--debugtrace(?:-[a-z-]+)?(?:=.*)?$", re.DOTALL)
-_TAKES_VALUE = ("--debugtrace-note",)
-
-
-def strip_debugtrace_flags(command: str) -> str:
-    """``command`` without the pytest plugin's ``--debugtrace*`` options (and their values);
-    returned as it was when it has none or does not split as a shell command line."""
-    if "--debugtrace" not in command:
-        return command
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return command
-    kept: list[str] = []
-    skip = False
-    for word in words:
-        if skip:
-            skip = False
-            continue
-        if _FLAG.match(word):
-            skip = word in _TAKES_VALUE
-            continue
-        kept.append(word)
-    return shlex.join(kept)
 
 
 class Scrub:
