@@ -119,6 +119,11 @@ def test_a_row_made_from_a_recording_holds_no_host_path() -> None:
             EditEvent.new("more_itertools/more.py", GIT_DIFF),
         ],
     )
+    trace.bug_description = (
+        "`python -m pytest -x --debugtrace --debugtrace-note 'it'\"'\"'s the marker' tests` fails: "
+        "tests/test_more.py::test_ichunked: AssertionError"
+    )
     row = json.dumps(to_chat(trace))
+    assert "Bug: `python -m pytest -x tests` fails: tests/test_more.py::test_ichunked" in row
     assert "/home/" not in row and "index 7b48190" not in row and "--debugtrace" not in row
     assert "python -m pytest more_itertools/tests" in row

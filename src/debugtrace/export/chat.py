@@ -45,7 +45,7 @@ from debugtrace.model import (
 )
 from debugtrace.results import EditResult
 from debugtrace.storage import could_not_test, effective_run
-from debugtrace.textutil import head_tail
+from debugtrace.textutil import head_tail, strip_debugtrace_flags
 
 __all__ = [
     "JSON_SAFE",
@@ -123,6 +123,9 @@ def base_commit(trace: Trace) -> str | None:
     return v.base_sha if v is not None and v.base_sha else None
 
 
+_FLAGGED = re.compile(r"`([^`\n]*--debugtrace[^`\n]*)`")
+
+
 def user_message(trace: Trace, scrub: Scrub | None = None) -> str:
     """The task as the user states it: where, from which commit, and the bug (with ``scrub``: a
     local repository by its name, host paths out of the bug text)."""
@@ -133,7 +136,10 @@ def user_message(trace: Trace, scrub: Scrub | None = None) -> str:
         lines.append(f"Base commit: {base}")
     if trace.branch:
         lines.append(f"Branch: {trace.branch}")
-    bug = scrub.text(trace.bug_description) if scrub is not None else trace.bug_description
+    bug = trace.bug_description
+    if scrub is not None:
+        # titles the pytest plugin wrote before it left its flags out: `CMD` fails: ...
+        bug = scrub.text(_FLAGGED.sub(lambda m: f"`{strip_debugtrace_flags(m[1])}`", bug))
     return "\n".join(lines) + f"\n\nBug: {bug}"
 
 
