@@ -1,7 +1,8 @@
 """Export benchmark: ``Collector.export("jsonl")`` of 10,000 and 100,000 traces from SQLite.
 
 Each trace is small and finalized (a hypothesis, a failing command with 200 bytes of output, an
-edit; a validation and a grade). Every size is exported in a fresh process, so its peak RSS
+edit; a validation and a grade). Exported with token counts (tiktoken installed: the default)
+and with ``tokens=False``. Every size is exported in a fresh process, so its peak RSS
 (VmHWM) is the export's own: flat memory means the 100,000-trace peak is that of 10,000.
 The baseline, in the same run, is a hand-written dump: raw ``sqlite3`` reading the same rows in
 pages and writing one ``json.dumps`` line per trace (no validation, no chat shape). Prints a table
@@ -97,12 +98,12 @@ def populate(db: Path, n: int) -> None:
     storage.close()
 
 
-def child_debugtrace(db: str) -> dict[str, Any]:
+def child_debugtrace(db: str, tokens: bool = True) -> dict[str, Any]:
     from debugtrace import Collector
 
     with Collector(database_url=f"sqlite:///{db}") as c, open("/dev/null", "wb") as out:
         start = time.perf_counter()
-        n = c.export("jsonl", out)
+        n = c.export("jsonl", out, tokens=tokens)
         took = time.perf_counter() - start
     return {"traces": n, "s": took}
 
@@ -178,7 +179,10 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         kind, db = args.child
-        res = child_debugtrace(db) if kind == "debugtrace" else child_raw(db)
+        if kind == "raw":
+            res = child_raw(db)
+        else:
+            res = child_debugtrace(db, tokens=kind == "debugtrace")
         res["peak_rss_mb"] = round(_peak_rss_kb() / 1024, 1)
         print(json.dumps(res))
         return
@@ -188,18 +192,23 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "bench.db"
             populate(db, n)
-            runs: dict[str, list[dict[str, Any]]] = {"raw": [], "debugtrace": []}
+            runs: dict[str, list[dict[str, Any]]] = {"raw": [], "debugtrace": [], "no-tokens": []}
             for _ in range(args.rounds):  # interleaved so machine noise hits both alike
                 for kind in runs:
                     runs[kind].append(run_child(kind, db))
         row: dict[str, Any] = {"traces": n}
-        for kind, label in (("raw", "raw sqlite3 + json"), ("debugtrace", "debugtrace export")):
+        for kind, label in (
+            ("raw", "raw sqlite3 + json"),
+            ("debugtrace", "debugtrace export"),
+            ("no-tokens", "  with --no-tokens"),
+        ):
             assert all(r["traces"] == n for r in runs[kind])
             s = statistics.median(r["s"] for r in runs[kind])
             rss = max(r["peak_rss_mb"] for r in runs[kind])
             row[kind] = {"median_s": round(s, 3), "traces_per_s": round(n / s), "peak_rss_mb": rss}
             print(f"{n:>8} {label:<22}{s:>10.2f}{n / s:>10.0f}{rss:>13.1f}")
         row["ratio"] = round(row["debugtrace"]["median_s"] / row["raw"]["median_s"], 2)
+        row["ratio_no_tokens"] = round(row["no-tokens"]["median_s"] / row["raw"]["median_s"], 2)
         results.append(row)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

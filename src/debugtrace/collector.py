@@ -354,6 +354,7 @@ class Collector:
         test_fraction: float = 0.1,
         metadata: bool = True,
         max_output_bytes: int = 8000,
+        tokens: bool = True,
         progress: Callable[[int], None] | None = None,
         duplicates: list[str] | None = None,
     ) -> int:
@@ -376,7 +377,8 @@ class Collector:
         :func:`debugtrace.export.select.fix_key`); ``limit``. A trace's score is ``grader``'s
         latest grade, else the lowest of every grader's latest (``TraceResult.score``).
         ``metadata=False`` leaves jsonl rows in the strict OpenAI upload shape; command outputs
-        keep ``max_output_bytes`` (head and tail). ``progress`` is called with the running
+        keep ``max_output_bytes`` (head and tail); ``tokens=False`` skips the rows' token counts
+        (:mod:`debugtrace.export.tokens`). ``progress`` is called with the running
         count; ``duplicates`` receives the ids ``dedup`` left out. Traces are streamed from
         storage, so memory stays flat. Raises ``ExportError`` (unknown format, missing
         dependency, bad layout) before writing anything, and ``InvalidTrace`` for a bad filter.
@@ -407,7 +409,9 @@ class Collector:
                 include_untested=include_untested,
             )
         )
-        options = ExportOptions(grader=grader, metadata=metadata, max_output_bytes=max_output_bytes)
+        options = ExportOptions(
+            grader=grader, metadata=metadata, max_output_bytes=max_output_bytes, tokens=tokens
+        )
         if layout == "hf":
             from debugtrace.export.hf import export_hf
 

@@ -85,6 +85,13 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
         help="jsonl: add each row's metadata (--no-metadata: the strict OpenAI upload shape)",
     )
     sp.add_argument(
+        "--tokens",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="jsonl, parquet: count each row's tokens in o200k_base when tiktoken is installed "
+        "(extra `tokens`; --no-tokens: faster, ~90 MB less memory)",
+    )
+    sp.add_argument(
         "--max-output",
         type=int,
         default=8000,
@@ -149,6 +156,7 @@ def cmd_export(args: argparse.Namespace, since: Any, collector: Callable[..., An
                     args.output,  # None: stdout
                     metadata=args.metadata,
                     max_output_bytes=args.max_output,
+                    tokens=args.tokens,
                     progress=progress,
                     repo=args.repo,
                     source=args.source,

@@ -48,6 +48,9 @@ class ExportOptions:
     """jsonl: add the ``metadata`` object to each row (OpenAI's upload wants rows without it)."""
     max_output_bytes: int = 8000
     """Command outputs longer than this keep their head and tail (tool results, span attributes)."""
+    tokens: bool = True
+    """jsonl, parquet: count each row's tokens when tiktoken is installed (its encoding takes
+    ~90 MB and ~40% of the export's time; ``--no-tokens`` skips it)."""
 
 
 class Writer(Protocol):

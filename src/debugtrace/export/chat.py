@@ -429,7 +429,9 @@ def to_chat(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any
     }
     if options.metadata:
         row["metadata"] = chat_metadata(trace, options.grader, dead)
-        row["metadata"]["n_tokens"] = token_count(row["messages"], row["tools"])
+        row["metadata"]["n_tokens"] = (
+            token_count(row["messages"], row["tools"]) if options.tokens else None
+        )
     return row
 
 

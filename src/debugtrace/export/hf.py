@@ -110,7 +110,7 @@ def export_hf(
     make_row: Callable[[Trace, ExportOptions], dict[str, Any]] = (
         module.row if format == "parquet" else module.to_chat
     )
-    counting = tokens.available()
+    counting = options.tokens and tokens.available()
     stats = {name: SplitStats() for name in SPLITS}
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
     try:
@@ -278,8 +278,7 @@ def dataset_card(
         "",
         "## How it was made",
         "",
-        f"Exported on {when} by {made_by}"
-        + (f" with: {_cell(command, 300)}." if command else "."),
+        f"Exported on {when} by {made_by}" + (f" with: {_cell(command, 300)}." if command else "."),
         "Command outputs keep their head and tail; secrets were redacted when each trace was "
         "stored. Check the licences of the repositories the traces come from before you "
         "publish this dataset.",

@@ -137,7 +137,7 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
         "metadata": to_json(trace.metadata, **JSON_SAFE).decode(),
         "messages": [{k: m.get(k) for k in _MESSAGE_KEYS} for m in messages],
         "tools": to_json(tools, **JSON_SAFE).decode(),
-        "n_tokens": token_count(messages, tools),
+        "n_tokens": token_count(messages, tools) if options.tokens else None,
     }
 
 
