@@ -179,10 +179,8 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         kind, db = args.child
-        if kind == "raw":
-            res = child_raw(db)
-        else:
-            res = child_debugtrace(db, tokens=kind == "debugtrace")
+        tokens = kind == "debugtrace"
+        res = child_raw(db) if kind == "raw" else child_debugtrace(db, tokens=tokens)
         res["peak_rss_mb"] = round(_peak_rss_kb() / 1024, 1)
         print(json.dumps(res))
         return
