@@ -74,6 +74,7 @@ def test_migrations_create_exactly_the_tables_of_schema_py(engine: sa.Engine) ->
         "ix_traces_repo_url_md5" if engine.dialect.name == "postgresql" else ("ix_traces_repo_url")
     )
     assert indexes == {
+        "ix_traces_created",
         "ix_traces_developer_id",
         "ix_traces_status_verdict",
         "ix_traces_stats",

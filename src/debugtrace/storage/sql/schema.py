@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
 )
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """Alembic head revision this code expects; checked cheaply on open without importing alembic."""
 
 EVENT_TIME = DateTime(timezone=True).with_variant(BigInteger(), "sqlite")
@@ -52,6 +52,8 @@ traces = Table(
     Column("score", SmallInteger),
     Column("untested", Boolean),
     Index("ix_traces_developer_id", "developer_id", "id"),
+    # The list in Created order, newest first (keyset on created_at, id).
+    Index("ix_traces_created", "created_at", "id"),
     # The overview's counts (Storage.stats) read these two indexes, never the rows (which hold
     # the result JSON): by status and verdict, and (for one developer, or by week) the second.
     Index("ix_traces_status_verdict", "status", "validated", "score", "untested"),
