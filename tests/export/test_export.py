@@ -592,6 +592,17 @@ def test_untested_fixes_are_left_out_of_validated_only_and_min_score(
     validated = [honest["regone"], honest["good"]]  # the earlier verdict stands
     assert exported(capsys, collector, "--developer", "dan", "--validated-only") == validated
     assert exported(capsys, collector, "--developer", "dan", "--min-score", "1") == validated
+    # ... unless asked for by name: then on their score like the rest.
+    assert (
+        exported(capsys, collector, "--developer", "dan", "--min-score", "1", "--include-untested")
+        == every
+    )
+    # --include-untested changes only --min-score, so alone it is a mistake to say so.
+    code = main(
+        ["--database-url", collector.settings.sqlalchemy_url(), "export", "--include-untested"]
+    )
+    assert code == 2
+    assert "--include-untested only changes --min-score" in capsys.readouterr().err
 
 
 def test_jsonl_says_could_not_test_with_fix_validated_null(
