@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import IO
 
 __all__ = ["BoundedOutput", "head_tail", "strip_debugtrace_flags"]
@@ -64,29 +63,19 @@ class BoundedOutput:
         return f"{head}\n[... {self.total - kept} bytes of output cut ...]\n{tail}"
 
 
-_FLAG = re.compile(r"--debugtrace(?:-[a-z-]+)?(?:=.*)?$", re.DOTALL)
-_TAKES_VALUE = ("--debugtrace-note",)
+# One shell word: quoted and unquoted pieces, each told by its first character (linear time).
+_WORD = r"""(?:'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^\s'"\\;&|<>()])+"""
+_FLAGS = re.compile(
+    rf"\s+(?:--debugtrace-note(?:=|\s+){_WORD}|--debugtrace(?:-[a-z]+)*(?:={_WORD})?)"
+    r"(?=\s|$|[;&|<>()])"
+)
 
 
 def strip_debugtrace_flags(command: str) -> str:
     """``command`` without the pytest plugin's ``--debugtrace*`` options (and their values):
-    how the run was recorded, not how the bug was debugged (bug titles, training rows). Returned
-    as it was when it has none or does not split as a shell command line; the words are only
-    split and quoted again, never expanded."""
+    how the run was recorded, not how the bug was debugged (bug titles, training rows). The
+    rest of the line stays exactly as it was written (quotes, operators, variables); it is
+    never split, expanded or run."""
     if "--debugtrace" not in command:
         return command
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return command
-    kept: list[str] = []
-    skip = False
-    for word in words:
-        if skip:
-            skip = False
-            continue
-        if _FLAG.match(word):
-            skip = word in _TAKES_VALUE
-            continue
-        kept.append(word)
-    return shlex.join(kept)
+    return _FLAGS.sub("", command)

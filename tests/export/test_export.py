@@ -400,7 +400,7 @@ def test_the_cli_offers_every_registered_format() -> None:
     from debugtrace.cli import build_parser
 
     parser = build_parser()
-    assert parser.parse_args(["export"]).format == "jsonl"
+    assert parser.parse_args(["export"]).format is None  # jsonl; parquet with --layout hf
     for name in FORMATS:
         assert parser.parse_args(["export", "--format", name]).format == name
 

@@ -98,8 +98,11 @@ def test_debugtrace_s_own_pytest_flags_are_stripped() -> None:
     recorded = "pytest -x --debugtrace --debugtrace-note 'it'\"'\"'s the marker' tests/test_more.py"
     assert strip_debugtrace_flags(recorded) == "pytest -x tests/test_more.py"
     assert strip_debugtrace_flags("pytest --debugtrace-note=why --debugtrace-finalize") == "pytest"
-    # a command that does not split as a command line is left as it was
-    assert strip_debugtrace_flags("pytest --debugtrace 'open") == "pytest --debugtrace 'open"
+    # the rest of the line stays exactly as written: quotes, operators, variables
+    assert strip_debugtrace_flags("FOO=1 pytest --debugtrace -k 'a or b' && echo $HOME") == (
+        "FOO=1 pytest -k 'a or b' && echo $HOME"
+    )
+    assert strip_debugtrace_flags("pytest --debugtrace; rm -rf build/*") == "pytest; rm -rf build/*"
     assert strip_debugtrace_flags("grep -r debugtrace .") == "grep -r debugtrace ."
 
 
@@ -127,3 +130,65 @@ def test_a_row_made_from_a_recording_holds_no_host_path() -> None:
     assert "Bug: `python -m pytest -x tests` fails: tests/test_more.py::test_ichunked" in row
     assert "/home/" not in row and "index 7b48190" not in row and "--debugtrace" not in row
     assert "python -m pytest more_itertools/tests" in row
+
+
+def test_scrubbing_keeps_what_commands_and_code_mean() -> None:
+    # found by an outside review: each was rewritten into something else
+    scrub = Scrub(sample_trace(repo_url=ROOT, events=[]))
+    assert scrub.command(f"cd {ROOT}/ && pytest") == "cd . && pytest"
+    assert scrub.command(f'git -C "{ROOT}/" status') == 'git -C "." status'
+    assert (
+        scrub.text(f"file://{ROOT}/htmlcov/index.html")
+        == f"file://{ROOT.replace('/home/ana', '~')}/htmlcov/index.html"
+    )
+    # the repository's own bin/ is a path in it, a virtualenv's interpreter is "python"
+    assert scrub.command(f"{ROOT}/bin/rails test") == "bin/rails test"
+    assert scrub.command(f"source {ROOT}/.venv/bin/activate") == "source .venv/bin/activate"
+    assert scrub.command(f"{ROOT}/.venv/bin/python3 -m pytest") == "python -m pytest"
+    # file content is content: a shebang and a path in code stay
+    assert scrub.text("#!/usr/bin/env python3\nGIT = ['/usr/bin/git']") == (
+        "#!/usr/bin/env python3\nGIT = ['/usr/bin/git']"
+    )
+
+
+def test_more_homes_are_tilde() -> None:
+    scrub = Scrub(sample_trace(events=[]))
+    for path, expected in [
+        ("/var/home/ana/x", "~/x"),
+        ("/nfs/home/ana/x", "~/x"),
+        ("/mnt/c/Users/ana/x", "~/x"),
+        ("C:\\Users\\ana\\x", "~\\x"),
+        ("/tmp/pytest-of-ana/pytest-3/test_x0", "/tmp/pytest-of-user/pytest-3/test_x0"),
+        ("/root/.cache/pip", "~/.cache/pip"),
+    ]:
+        assert scrub.text(path) == expected, path
+
+
+def test_an_absolute_edit_path_is_relative_and_a_header_only_diff_says_something() -> None:
+    trace = sample_trace(
+        repo_url=ROOT,
+        events=[
+            EditEvent.new(
+                f"{ROOT}/pkg/__init__.py",
+                "diff --git a/pkg/__init__.py b/pkg/__init__.py\n"
+                "new file mode 100644\nindex 0000000..e69de29\n",
+            ),
+        ],
+    )
+    row = to_chat(trace)
+    [call] = [m for m in row["messages"] if m.get("tool_calls")]
+    args = json.loads(call["tool_calls"][0]["function"]["arguments"])
+    assert args == {
+        "path": "pkg/__init__.py",
+        "diff": "diff --git a/pkg/__init__.py b/pkg/__init__.py\nnew file mode 100644\n",
+    }
+    assert row["messages"][-1]["content"] == "Done: changed pkg/__init__.py."
+
+
+def test_the_trace_s_own_metadata_loses_its_host_paths_too() -> None:
+    trace = sample_trace(
+        repo_url=ROOT,
+        metadata={"cwd": f"{ROOT}/src", "imported_from": "/home/ana/.claude/projects/x.jsonl"},
+    )
+    meta = to_chat(trace)["metadata"]["trace_metadata"]
+    assert meta == {"cwd": "src", "imported_from": "~/.claude/projects/x.jsonl"}

@@ -116,28 +116,20 @@ def test_the_parquet_file_loads_in_datasets_as_is(
     assert {s["grader"] for r in ds for s in r["scores"]} >= {"heuristic"}
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_the_hf_layout_is_a_dataset_with_no_repository_in_both_splits(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], store: str, fmt: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store: str
 ) -> None:
     out = tmp_path / "dataset"
-    args = ["--format", fmt, "--layout", "hf", "-o", str(out), "--test-fraction", "0.3"]
-    export(capsys, store, *args, "--no-dedup")
+    export(capsys, store, "--layout", "hf", "-o", str(out), "--test-fraction", "0.3", "--no-dedup")
     card = (out / "README.md").read_text()
     assert card.startswith("---\nconfigs:\n- config_name: default\n")
     loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
     assert set(loaded) == {"train", "test"}
-    repos = {
-        split: {
-            r["repo_url"] if fmt == "parquet" else r["metadata"]["repo_url"] for r in loaded[split]
-        }
-        for split in loaded
-    }
+    repos = {split: {r["repo_url"] for r in loaded[split]} for split in loaded}
     assert repos["train"] and repos["test"] and not repos["train"] & repos["test"]
-    total = loaded["train"].num_rows + loaded["test"].num_rows
     rows_line = f"| Rows | {loaded['train'].num_rows} | {loaded['test'].num_rows} |"
     assert rows_line in card, (rows_line, card)
-    assert total >= 20
+    assert loaded["train"].num_rows + loaded["test"].num_rows >= 20
 
 
 def test_an_hf_export_needs_a_new_folder(
@@ -148,10 +140,12 @@ def test_an_hf_export_needs_a_new_folder(
     assert code == 2
     assert "new or empty directory" in capsys.readouterr().err
     assert (tmp_path / "old.txt").read_text() == "keep me"
-    code = main(
-        ["--database-url", store, "export", "--layout", "hf", "--format", "otel", "-o", "x"]
-    )
-    assert code == 2
+    for fmt in ("otel", "jsonl"):  # both splits need one schema: Parquet's
+        code = main(
+            ["--database-url", store, "export", "--layout", "hf", "--format", fmt, "-o", "x"]
+        )
+        assert code == 2
+        assert "--layout hf writes parquet" in capsys.readouterr().err
 
 
 def test_filters_by_repository_source_model_and_limit(

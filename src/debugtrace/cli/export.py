@@ -20,11 +20,11 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--format",
         choices=list(FORMATS),
-        default="jsonl",
-        help="jsonl: chat rows {messages, tools, metadata} (default); parquet: one row per trace "
-        "(extra `parquet`); dpo: preference pairs {prompt, chosen, rejected}; otel: OTLP/JSON "
-        "GenAI spans, one request per line; atif: one Agent Trajectory Interchange Format "
-        "document per line",
+        default=None,
+        help="jsonl: chat rows {messages, tools, metadata} (default; parquet with --layout hf); "
+        "parquet: one row per trace (extra `parquet`); dpo: preference pairs {prompt, chosen, "
+        "rejected}; otel: OTLP/JSON GenAI spans, one request per line; atif: one Agent "
+        "Trajectory Interchange Format document per line",
     )
     sp.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
     sp.add_argument(
@@ -63,7 +63,7 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
         choices=["file", "hf"],
         default="file",
         help="hf: --output is a Hugging Face dataset folder (train and test files, a dataset "
-        "card); jsonl or parquet",
+        "card); parquet (the default with it)",
     )
     sp.add_argument(
         "--split-by",
@@ -105,13 +105,15 @@ def cmd_export(args: argparse.Namespace, since: Any, collector: Callable[..., An
     collector comes from ``collector(args)``."""
     from debugtrace.export import get_format
 
+    hf = args.layout == "hf"
     try:
-        fmt = get_format(args.format)
+        fmt = get_format(args.format or ("parquet" if hf else "jsonl"))
     except ExportError as exc:
         raise UsageError(str(exc)) from None
-    hf = args.layout == "hf"
-    if hf and fmt.name not in ("jsonl", "parquet"):
-        raise UsageError(f"--layout hf writes jsonl or parquet, not --format {fmt.name}")
+    if hf and fmt.name != "parquet":
+        raise UsageError(
+            f"--layout hf writes parquet, not --format {fmt.name} (both splits need one schema)"
+        )
     if hf and args.output is None:
         raise UsageError("--layout hf writes a dataset folder: give it with --output DIR")
     if args.output is None and fmt.binary and sys.stdout.isatty():

@@ -26,7 +26,6 @@ The row is ``{"messages": [...], "tools": [...], "metadata": {...}}``:
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, BinaryIO
 
@@ -123,7 +122,17 @@ def base_commit(trace: Trace) -> str | None:
     return v.base_sha if v is not None and v.base_sha else None
 
 
-_FLAGGED = re.compile(r"`([^`\n]*--debugtrace[^`\n]*)`")
+_QUOTED = re.compile(r"`([^`\n]*)`")
+
+
+def bug_text(trace: Trace, scrub: Scrub) -> str:
+    """The bug as a training row says it: host paths out, and commands quoted in it (titles the
+    pytest plugin wrote before it left its flags out: `CMD` fails: ...) without debugtrace's
+    flags."""
+    bug = trace.bug_description
+    if "--debugtrace" in bug:
+        bug = _QUOTED.sub(lambda m: f"`{strip_debugtrace_flags(m[1])}`", bug)
+    return scrub.text(bug)
 
 
 def user_message(trace: Trace, scrub: Scrub | None = None) -> str:
@@ -136,10 +145,7 @@ def user_message(trace: Trace, scrub: Scrub | None = None) -> str:
         lines.append(f"Base commit: {base}")
     if trace.branch:
         lines.append(f"Branch: {trace.branch}")
-    bug = trace.bug_description
-    if scrub is not None:
-        # titles the pytest plugin wrote before it left its flags out: `CMD` fails: ...
-        bug = scrub.text(_FLAGGED.sub(lambda m: f"`{strip_debugtrace_flags(m[1])}`", bug))
+    bug = bug_text(trace, scrub) if scrub is not None else trace.bug_description
     return "\n".join(lines) + f"\n\nBug: {bug}"
 
 
@@ -211,9 +217,10 @@ def event_call(
                 args["cwd"] = cwd
         result = command_result(ev.details, max_output_bytes)
         return name, args, scrub.text(result) if scrub is not None else result
-    diff = strip_git_headers(ev.details.diff) if scrub is not None else ev.details.diff
-    args = {"path": ev.details.file, "diff": diff}
-    return "edit_file", args, edit_result(ev.details.file, applied.get(seq))
+    file, diff = ev.details.file, ev.details.diff
+    if scrub is not None:
+        file, diff = scrub.path(file), strip_git_headers(diff)
+    return "edit_file", {"path": file, "diff": diff}, edit_result(file, applied.get(seq))
 
 
 # The keys that tie an importer's event to the agent's call (one call, one id).
@@ -326,7 +333,7 @@ def chat_metadata(
         "dead_ends": {
             str(seq): why for seq, why in (dead if dead is not None else dead_ends(trace)).items()
         },
-        "trace_metadata": trace.metadata,
+        "trace_metadata": Scrub(trace).value(trace.metadata),
     }
 
 
@@ -392,7 +399,7 @@ def chat_messages(
             {
                 "id": call_id,
                 "type": "function",
-                "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)},
+                "function": {"name": name, "arguments": to_json(args, **JSON_SAFE).decode()},
             }
         ]
         if seq in dead or (isinstance(ev, CommandEvent) and call_ids(ev) & dead_calls):
@@ -402,17 +409,23 @@ def chat_messages(
     if thoughts:
         messages.append({"role": "assistant", "content": "\n\n".join(thoughts)})
     if messages[-1]["role"] != "assistant" or "tool_calls" in messages[-1]:
-        messages.append({"role": "assistant", "content": closing_turn(trace, outcome)})
+        messages.append({"role": "assistant", "content": closing_turn(trace, outcome, scrub)})
     return messages
 
 
-def closing_turn(trace: Trace, outcome: str | None = None) -> str:
+def closing_turn(trace: Trace, outcome: str | None = None, scrub: Scrub | None = None) -> str:
     """The last assistant turn of a conversation that ended on a tool result or a user message
     (a row ends with the assistant): what the session's outcome said, else which files changed.
     Made from the trace, never from the verdict (the model cannot know that)."""
     if outcome:
         return outcome
-    files = list(dict.fromkeys(ev.details.file for ev in trace.events if isinstance(ev, EditEvent)))
+    files = list(
+        dict.fromkeys(
+            scrub.path(ev.details.file) if scrub is not None else ev.details.file
+            for ev in trace.events
+            if isinstance(ev, EditEvent)
+        )
+    )
     if not files:
         return "Done."
     shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")

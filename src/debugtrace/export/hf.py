@@ -3,7 +3,7 @@
 ``export_hf(traces, "parquet", "out/")`` writes::
 
     out/README.md                            the dataset card: YAML configs, counts, how made
-    out/data/train-00000-of-00001.parquet    (or train.jsonl with --format jsonl)
+    out/data/train-00000-of-00001.parquet
     out/data/test-00000-of-00001.parquet
 
 ``datasets.load_dataset("out/")`` (or the folder pushed to the Hub) reads it as two splits. The
@@ -92,13 +92,18 @@ def export_hf(
     command: str | None = None,
 ) -> dict[str, SplitStats]:
     """Write ``traces`` as a Hugging Face dataset folder (see the module); returns each split's
-    counts. ``format`` is ``parquet`` or ``jsonl``; ``command`` is how the export was asked
+    counts. ``format`` is ``parquet`` (the one schema both splits share: JSON Lines leave
+    ``datasets`` to guess each split's types, and a field null in every train row but true in
+    a test row does not load); ``command`` is how the export was asked
     for, for the card. Raises ``ExportError`` for another format, a non-empty ``directory`` or a
     fraction outside 0-1."""
     from debugtrace.export import tokens
 
-    if format not in ("parquet", "jsonl"):
-        raise ExportError(f"--layout hf writes parquet or jsonl, not {format}")
+    if format != "parquet":
+        raise ExportError(
+            f"--layout hf writes parquet, not {format}: both splits need one schema, which "
+            "JSON Lines do not carry"
+        )
     if not 0 <= test_fraction <= 1:
         raise ExportError(f"--test-fraction {test_fraction}: must be between 0 and 1")
     target = Path(directory)
@@ -107,9 +112,6 @@ def export_hf(
     fmt = get_format(format)
     options = options or ExportOptions()
     module = importlib.import_module(f"debugtrace.export.{fmt.module}")
-    make_row: Callable[[Trace, ExportOptions], dict[str, Any]] = (
-        module.row if format == "parquet" else module.to_chat
-    )
     counting = options.tokens and tokens.available()
     stats = {name: SplitStats() for name in SPLITS}
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
@@ -129,16 +131,9 @@ def export_hf(
                 split = split_of(group, test_fraction)
                 if split not in writers:
                     writers[split] = module.writer(streams[split], options)
-                row = make_row(trace, options)
-                # the row's own count (parquet, jsonl with metadata), else counted here
-                meta = row.get("metadata")
-                n_tokens = row.get("n_tokens") if format == "parquet" else None
-                if isinstance(meta, dict):
-                    n_tokens = meta.get("n_tokens")
-                if n_tokens is None and counting:
-                    n_tokens = tokens.count_tokens(row["messages"], row["tools"])
+                row = module.row(trace, options)
                 writers[split].write_row(row)
-                stats[split].add(trace, group, n_tokens, options.grader)
+                stats[split].add(trace, group, row["n_tokens"], options.grader)
                 n += 1
                 if progress is not None:
                     progress(n)
@@ -164,7 +159,7 @@ def export_hf(
 
 
 def _file_name(split: str, format: str) -> str:
-    return f"{split}-00000-of-00001.parquet" if format == "parquet" else f"{split}.jsonl"
+    return f"{split}-00000-of-00001.parquet"
 
 
 def _cell(value: object, limit: int = 80) -> str:
@@ -201,13 +196,8 @@ def dataset_card(
         made_by = "debugtrace"
     total = sum(s.rows for s in stats.values())
     size = "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K"
-    pattern = "*.parquet" if format == "parquet" else "*.jsonl"
     files = [
-        f"  - split: {name}\n    path: data/{name}-{pattern}"
-        if format == "parquet"
-        else f"  - split: {name}\n    path: data/{name}.jsonl"
-        for name in SPLITS
-        if stats[name].rows
+        f"  - split: {name}\n    path: data/{name}-*.parquet" for name in SPLITS if stats[name].rows
     ]
     front = [
         "---",
@@ -271,8 +261,7 @@ def dataset_card(
         "- `messages`: system, user (the repository, base commit and bug), then assistant turns "
         "(text and `tool_calls`) and `tool` results; the last turn is the assistant's. Paths are "
         "relative to the repository; diffs are unified diffs without git's header lines.",
-        "- `tools`: the JSON Schemas of the tools the calls use"
-        + (" (JSON text)." if format == "parquet" else "."),
+        "- `tools`: the JSON Schemas of the tools the calls use (JSON text).",
         "- the verdict: `fix_validated` (the tests before and after the edits), "
         "`could_not_test` (why there is none), `fail_to_pass`; `score` (1-5) and the grades.",
         "",

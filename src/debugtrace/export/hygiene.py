@@ -33,14 +33,36 @@ _GIT_HEADER = re.compile(
     r"^(?:diff --git |index [0-9a-f]+\.\.[0-9a-f]+|(?:old|new|deleted file|new file) mode |"
     r"(?:dis)?similarity index |copy (?:from|to) )"
 )
-# /any/absolute/dir/bin/NAME standing alone: an interpreter or tool run by its path
-_BIN = re.compile(r"(?<![\w./~-])/(?:[\w.+@-]+/)*bin/([\w.+-]+)(?![\w/.-])")
+# /any/absolute/dir/bin/NAME standing alone on a command line: an interpreter or tool run by its
+# path. Never after a path character (a match could start at every "/" of a long path: quadratic
+# time) nor after "#!" (a shebang is file content).
+_BIN = re.compile(r"(?<![\w./~+@-])(?<!#!)/(?:[\w.+@-]+/)*bin/([\w.+-]+)(?![\w/.-])")
+# a virtualenv's interpreter or tool inside the repository: .venv/bin/python -> python
+_VENV_BIN = re.compile(
+    r"(?<![\w./-])(?:\.?venv|env|\.tox/[\w.-]+)/bin/(?!activate)([\w.+-]+)(?![\w/.-])"
+)
 _PYTHON = re.compile(r"python[0-9.]*$")
-_HOME = re.compile(r"(?<![\w./-])(?:/home/[\w.-]+|/Users/[\w. -]+?(?=/|\b)|/root)(?=/|\b)")
+# home directories (also under /var, /nfs, WSL's /mnt/c) and Windows profiles; pytest's tmp_path
+_HOME = re.compile(
+    r"(?<![\w./-])(?:/(?:var|nfs|mnt/[a-z]))?(?:/home/[\w.-]+|/Users/[\w.-]+|/root(?![\w.-]))"
+    r"|(?<=file://)(?:/home/[\w.-]+|/Users/[\w.-]+)"
+    r"|(?<![\w])[A-Za-z]:\\Users\\[\w.-]+"
+)
+_PYTEST_TMP = re.compile(r"(?<![\w.-])/tmp/pytest-of-[\w.-]+")
+
+
+def home(text: str) -> str:
+    """``text`` with home directories as ``~`` and pytest's per-user temporary folder without
+    the user's name."""
+    if "/" not in text and "\\" not in text:
+        return text
+    return _PYTEST_TMP.sub("/tmp/pytest-of-user", _HOME.sub("~", text))
 
 
 def strip_git_headers(diff: str) -> str:
-    """``diff`` without git's extended header lines (see the module); nothing else changes."""
+    """``diff`` without git's extended header lines (see the module); nothing else changes. A
+    diff that is only headers (an empty new file, a mode change) keeps them but its ``index``
+    lines: without them it would say nothing."""
     if "diff --git" not in diff and "index " not in diff and " mode " not in diff:
         return diff
     lines = diff.splitlines(keepends=True)
@@ -54,6 +76,8 @@ def strip_git_headers(diff: str) -> str:
         if not in_hunk and _GIT_HEADER.match(line):
             continue
         kept.append(line)
+    if not any(line.startswith(("@@", "rename ", "Binary files")) for line in kept):
+        return "".join(line for line in lines if not line.startswith("index "))
     return "".join(kept)
 
 
@@ -62,38 +86,65 @@ class Scrub:
 
     def __init__(self, trace: Trace) -> None:
         self.root = _root(trace)
-        pattern = [re.escape(self.root)] if self.root else []
-        self._root = re.compile(rf"(?<![\w.]){pattern[0]}(/|(?![\w.-]))") if pattern else None
+        self._in_root: re.Pattern[str] | None = None
+        self._at_root: re.Pattern[str] | None = None
+        if self.root:
+            root = re.escape(self.root)
+            # the root before a path inside it goes (src/x.py); the root itself is "." (cd .),
+            # never after a path character or "scheme://"
+            self._in_root = re.compile(rf"(?<![\w./]){root}/(?=[\w.~@+-])")
+            self._at_root = re.compile(rf"(?<![\w./]){root}/?(?![\w.-])")
 
     def text(self, text: str) -> str:
-        """Reasoning, output or a command line with the repository's paths relative, home as
-        ``~`` and interpreters by name."""
-        if not text or "/" not in text:
+        """Reasoning, output or file content with the repository's paths relative and home
+        directories as ``~`` (interpreters keep their paths: a shebang is content)."""
+        if not text or ("/" not in text and "\\" not in text):
             return text
-        text = _BIN.sub(_bare_tool, text)
-        if self._root is not None:
-            text = self._root.sub(lambda m: "" if m.group(1) else ".", text)
-        return _HOME.sub("~", text)
+        return home(self._relative(text))
+
+    def _relative(self, text: str) -> str:
+        if self._in_root is None or self._at_root is None or not self.root or self.root not in text:
+            return text
+        return self._at_root.sub(".", self._in_root.sub("", text))
 
     def command(self, command: str) -> str:
-        """A recorded command line as it would be typed in the repository (see :meth:`text`),
-        without debugtrace's own flags."""
-        return self.text(strip_debugtrace_flags(command))
+        """A recorded command line as it would be typed in the repository: its paths relative,
+        an interpreter or tool run by its path (outside the repository, or a virtualenv's) by
+        its name, home as ``~``, debugtrace's own flags left out."""
+        command = strip_debugtrace_flags(command)
+        if "/" not in command and "\\" not in command:
+            return command
+        command = self._relative(command)
+        command = _VENV_BIN.sub(_bare_tool, _BIN.sub(_bare_tool, command))
+        return home(command)
+
+    def path(self, file: str) -> str:
+        """A file an edit names: relative to the repository when it is under it."""
+        return self.text(file) if file.startswith("/") else file
 
     def cwd(self, cwd: str | None) -> str | None:
         """The directory relative to the repository; None for the root itself (the default)."""
         if not cwd:
             return None
-        if self.root and (cwd == self.root or cwd.rstrip("/") == self.root):
+        if self.root and cwd.rstrip("/") == self.root:
             return None
         out = self.text(cwd)
         return None if out in (".", "") else out
 
     @staticmethod
     def home(text: str) -> str:
-        """``text`` with home directories as ``~`` (a row's metadata keeps the repository's
-        path, without the user's name)."""
-        return _HOME.sub("~", text)
+        """:func:`home`: a row's metadata keeps the repository's path, not the user's name."""
+        return home(text)
+
+    def value(self, value: object) -> object:
+        """A JSON value (the trace's metadata) with :meth:`text` applied to every string."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value
 
     def repository(self, repo_url: str) -> str:
         """How the user message names the repository: a URL as is, a local path by its name."""

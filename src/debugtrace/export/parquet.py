@@ -25,12 +25,14 @@ from pydantic_core import to_json
 from debugtrace.export import ExportOptions
 from debugtrace.export.chat import (
     JSON_SAFE,
+    bug_text,
     chat_messages,
     chat_tools,
     token_count,
     trace_model,
     trace_source,
 )
+from debugtrace.export.hygiene import Scrub
 from debugtrace.model import Trace
 from debugtrace.storage import could_not_test, effective_run
 
@@ -109,11 +111,12 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
     v = result.validation
     messages = chat_messages(trace, options.max_output_bytes)
     tools = chat_tools(trace)
+    scrub = Scrub(trace)
     return {
         "trace_id": trace.id,
         "developer_id": trace.developer_id,
-        "repo_url": trace.repo_url,
-        "bug_description": trace.bug_description,
+        "repo_url": Scrub.home(trace.repo_url),
+        "bug_description": bug_text(trace, scrub),
         "source": trace_source(trace),
         "model": trace_model(trace),
         "base_commit": trace.base_commit or (v.base_sha if v is not None else None),
@@ -134,11 +137,22 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
         "scores": [
             {"grader": name, "score": g.score} for name, g in result.latest_grades().items()
         ],
-        "metadata": to_json(trace.metadata, **JSON_SAFE).decode(),
+        "metadata": to_json(scrub.value(trace.metadata), **JSON_SAFE).decode(),
         "messages": [{k: m.get(k) for k in _MESSAGE_KEYS} for m in messages],
         "tools": to_json(tools, **JSON_SAFE).decode(),
         "n_tokens": token_count(messages, tools) if options.tokens else None,
     }
+
+
+def _size(r: dict[str, Any]) -> int:
+    """About how many bytes a row holds: its text (messages with their calls' arguments, the bug,
+    metadata, tools), what the row group bound counts."""
+    size = len(r["bug_description"]) + len(r["metadata"]) + len(r["tools"])
+    for m in r["messages"]:
+        size += len(m["content"] or "")
+        for call in m["tool_calls"] or ():
+            size += len(call["function"]["arguments"])
+    return size
 
 
 class _ParquetWriter:
@@ -159,7 +173,7 @@ class _ParquetWriter:
         for name, values in self.columns.items():
             values.append(r[name])
         self.rows += 1
-        self.bytes += sum(len(m["content"] or "") for m in r["messages"])
+        self.bytes += _size(r)
         if self.rows >= ROW_GROUP_ROWS or self.bytes >= ROW_GROUP_BYTES:
             self._flush()
 

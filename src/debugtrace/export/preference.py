@@ -51,6 +51,7 @@ from pydantic_core import to_json
 
 from debugtrace.export import ExportOptions
 from debugtrace.export.chat import JSON_SAFE, chat_messages, chat_tools
+from debugtrace.export.hygiene import Scrub
 from debugtrace.model import EditEvent, Trace
 from debugtrace.storage import could_not_test, effective_run
 
@@ -105,7 +106,7 @@ class _PreferenceWriter:
         if not any(m["role"] == "assistant" for m in messages[2:]):
             return  # nothing the agent did
         attempt = {
-            "repo_url": key[0],
+            "repo_url": Scrub.home(key[0]),
             "base_commit": key[2],
             "messages": messages,
             "tools": chat_tools(trace),
