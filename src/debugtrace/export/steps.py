@@ -30,6 +30,7 @@ Pure and fast: no I/O, one pass over the diffs (parsed with ``unidiff``).
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -292,16 +293,23 @@ class _Replay:
             t0 = h.target_start if h.target_length else h.target_start + 1
             self._walk(seq, f, h, s0, t0, lines, gaps, pending)
 
-        def shift(pos: int) -> int:
-            delta = 0
-            for s0, n, after in spans:
-                if pos >= s0 + n:
-                    delta = after
-            return pos + delta
+        # hunks come in file order: a binary search finds the last hunk at or before a line
+        # (a scan of every hunk per known line was quadratic on diffs of many small hunks)
+        ends = [s0 + n for s0, n, _ in spans]
+        starts = [s0 for s0, _, _ in spans]
+        if any(b < a for a, b in zip(ends, starts[1:], strict=False)):
+            raise PatchError("hunks out of order")  # git never writes them so: no replay
 
-        inside = [(s0, s0 + n) for s0, n, _ in spans]
+        def shift(pos: int) -> int:
+            i = bisect.bisect_right(ends, pos)  # hunks wholly before pos
+            return pos + (spans[i - 1][2] if i else 0)
+
+        def inside(pos: int) -> bool:
+            i = bisect.bisect_right(starts, pos) - 1
+            return i >= 0 and starts[i] <= pos < ends[i]
+
         for pos, ln in f.lines.items():
-            if not any(a <= pos < b for a, b in inside):
+            if not inside(pos):
                 _put(lines, shift(pos), ln)
         for pos, group in pending.items():
             gaps += [replace(g, pos=shift(pos)) for g in group]
