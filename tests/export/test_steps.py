@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from debugtrace.export.steps import dead_ends, undone_edits
+from debugtrace.export.steps import dead_ends, instrumentation, undone_edits
 from debugtrace.gitdiff import WorktreeSnapshots
 from debugtrace.model import EditEvent, Trace
 from debugtrace.results import EditResult, TraceResult, Validation
@@ -150,20 +150,20 @@ def test_undoing_may_take_several_edits_the_last_one_is_named() -> None:
     add_two = (
         "--- a/stats.py\n+++ b/stats.py\n@@ -1,2 +1,4 @@\n"
         " def moving_average(xs, n):\n"
-        '+    print("xs", xs)\n'
-        '+    print("n", n)\n'
+        "+    xs = list(xs)\n"
+        "+    n = int(n)\n"
         '     """The mean of each window of n consecutive values."""\n'
     )
     drop_first = (
         "--- a/stats.py\n+++ b/stats.py\n@@ -1,3 +1,2 @@\n"
         " def moving_average(xs, n):\n"
-        '-    print("xs", xs)\n'
-        '     print("n", n)\n'
+        "-    xs = list(xs)\n"
+        "     n = int(n)\n"
     )
     drop_second = (
         "--- a/stats.py\n+++ b/stats.py\n@@ -1,3 +1,2 @@\n"
         " def moving_average(xs, n):\n"
-        '-    print("n", n)\n'
+        "-    n = int(n)\n"
         '     """The mean of each window of n consecutive values."""\n'
     )
     t = trace(
@@ -644,3 +644,28 @@ def test_replay_stays_fast_on_a_diff_of_many_small_hunks() -> None:
     start = time.perf_counter()
     assert dead_ends(trace) == {}
     assert time.perf_counter() - start < 5.0
+
+
+def test_a_probe_taken_out_once_it_spoke_is_debugging_not_a_dead_end() -> None:
+    # a print added to look inside, removed after the run that showed the cause
+    probe = (
+        "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,3 @@\n def divide(a, b):\n"
+        "+    print('divide', a, b, type(b))\n     return a / b\n"
+    )
+    unprobe = (
+        "--- a/calc.py\n+++ b/calc.py\n@@ -1,3 +1,2 @@\n def divide(a, b):\n"
+        "-    print('divide', a, b, type(b))\n     return a / b\n"
+    )
+    attempt = (
+        "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def divide(a, b):\n"
+        "-    return a / b\n+    return a // b\n"
+    )
+    undo = (
+        "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,2 @@\n def divide(a, b):\n"
+        "-    return a // b\n+    return a / b\n"
+    )
+    events = [EditEvent.new("calc.py", d) for d in (probe, unprobe, attempt, undo)]
+    assert dead_ends(sample_trace(events=events)) == {3: "undone by edit #4"}
+    assert instrumentation(probe) and not instrumentation(attempt)
+    assert instrumentation("+++ b/x.js\n+  console.log(req.headers)\n+  // why 401?\n")
+    assert not instrumentation("+++ b/x.py\n+    print_report(rows)\n")

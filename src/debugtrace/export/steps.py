@@ -31,6 +31,7 @@ Pure and fast: no I/O, one pass over the diffs (parsed with ``unidiff``).
 from __future__ import annotations
 
 import bisect
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -43,7 +44,7 @@ from debugtrace.errors import PatchError
 from debugtrace.model import EditEvent, Trace
 from debugtrace.storage import effective_run
 
-__all__ = ["dead_ends", "undone_edits"]
+__all__ = ["dead_ends", "instrumentation", "undone_edits"]
 
 Content = tuple[str, bool]
 """A line as replay compares it: its text without the newline (a ``\\r`` of CRLF kept), and
@@ -74,10 +75,40 @@ def dead_ends(trace: Trace) -> dict[int, str]:
         return dict(sorted(ends.items()))
     v = effective_run(trace.result).validation
     green = set(v.turned_green_by.values()) if v is not None else set()
+    diffs = dict(replayed)
     for seq, by in undone_edits(replayed).items():
-        if seq not in green:
+        # instrumentation taken out once it spoke (a print, a breakpoint) was the debugging
+        if seq not in green and not instrumentation(diffs[seq].details.diff):
             ends[seq] = f"undone by edit #{by}"
     return dict(sorted(ends.items()))
+
+
+# A line that only shows or stops the program: how a developer looks inside it.
+_PROBE = re.compile(
+    r"\s*(?:print\s*\(|console\.(?:log|debug|info|warn|error|trace)\s*\(|"
+    r"(?:logging|logger|log|LOG)\.\w+\s*\(|breakpoint\s*\(|import\s+i?pdb|i?pdb\.set_trace|"
+    r"debugger\b|dbg!|e?println!|eprint!|fmt\.(?:Print|Fprint)|System\.(?:out|err)\.print|"
+    r"puts\b|pp?\s|var_dump\s*\(|error_log\s*\(|#|//)"
+)
+
+
+def instrumentation(diff: str) -> bool:
+    """Whether an edit only adds probes: every line it adds prints, logs or stops the program
+    (``print(``, ``console.log(``, ``logging.debug(``, ``breakpoint()``, ``dbg!``...) or is a
+    comment or blank, and it removes nothing. Such an edit undone later is not a dead end: it is
+    how the bug was looked at."""
+    added = 0
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            continue
+        if line.startswith("-"):
+            return False
+        if line.startswith("+"):
+            body = line[1:]
+            if body.strip() and not _PROBE.match(body):
+                return False
+            added += 1
+    return added > 0
 
 
 def undone_edits(edits: Iterable[tuple[int, EditEvent]]) -> dict[int, int]:
