@@ -216,3 +216,27 @@ def test_a_dead_end_edit_is_context_not_a_lesson(capsys: pytest.CaptureFixture[s
     assert (wrong, 0) in weights and (fix, 1) in weights
     assert row["metadata"]["dead_ends"] == {"2": "undone by edit #4"}
     assert problems({k: row[k] for k in ("messages", "tools")}) == []
+
+
+def test_duplicates_need_the_same_change_in_the_same_place() -> None:
+    from debugtrace.export.select import fix_key
+
+    def key(*diffs: str) -> str:
+        return fix_key(sample_trace(events=[EditEvent.new("geo.py", d) for d in diffs]))
+
+    in_area = (
+        "--- a/geo.py\n+++ b/geo.py\n@@ -3 +3 @@ def area(w, h):\n"
+        "-    return w + h\n+    return w * h\n"
+    )
+    in_perimeter = in_area.replace("def area", "def perimeter")
+    assert key(in_area) != key(in_perimeter)
+    # an SQL comment removed is a change, not a header
+    sql = "--- a/q.sql\n+++ b/q.sql\n@@ -1 +1 @@\n--- old note\n+-- new note\n"
+    assert key(sql) != key()
+    # two sessions that each tried something and undid it are two examples, not one
+    undo = in_area.replace(
+        "-    return w + h\n+    return w * h", "-    return w * h\n+    return w + h"
+    )
+    tried = sample_trace(events=[EditEvent.new("geo.py", in_area), EditEvent.new("geo.py", undo)])
+    other = sample_trace(events=[CommandEvent.new("pytest", output="1 failed", exit_code=1)])
+    assert fix_key(tried) != fix_key(other)

@@ -34,31 +34,36 @@ def repo_key(repo_url: str) -> str:
 def fix_key(trace: Trace) -> str:
     """What makes two traces the same example: the same repository, the same bug (its text,
     whitespace aside) and the same net change. The change is each file's added lines less its
-    removed ones over every edit, so an attempt that a later edit undid cancels out and two
-    sessions that reached the same fix by different paths have the same key. A trace without
-    edits has its events instead: only the same session twice is a duplicate."""
-    net: dict[str, Counter[str]] = {}
+    removed ones over every edit, each line with the function its hunk names (git's ``@@ ...
+    @@ def area():``), so an attempt that a later edit undid cancels out and two sessions that
+    reached the same fix by different paths have the same key. Without a net change (no edits,
+    or every one undone) the events themselves are compared: only the same session twice is a
+    duplicate, not every attempt at the task."""
+    net: dict[str, Counter[tuple[str, str]]] = {}
     for ev in trace.events:
         if not isinstance(ev, EditEvent):
             continue
         counts = net.setdefault(ev.details.file, Counter())
+        where, in_hunk = "", False
         for line in strip_git_headers(ev.details.diff).splitlines():
-            if line.startswith(("+++", "---")):
-                continue
-            if line.startswith("+"):
-                counts[line[1:].rstrip()] += 1
+            if line.startswith("@@"):
+                in_hunk, where = True, line.rsplit("@@", 1)[-1].strip()
+            elif not in_hunk:
+                continue  # ---/+++ headers
+            elif line.startswith("+"):
+                counts[(where, line[1:].rstrip("\r"))] += 1
             elif line.startswith("-"):
-                counts[line[1:].rstrip()] -= 1
+                counts[(where, line[1:].rstrip("\r"))] -= 1
     h = hashlib.sha256()
     h.update(repo_key(trace.repo_url).encode())
     h.update(b"\0" + " ".join(trace.bug_description.split()).encode())
+    changed = False
     for file in sorted(net):
-        kept = sorted((line, n) for line, n in net[file].items() if n)
+        kept = sorted((key, n) for key, n in net[file].items() if n)
         if kept:
+            changed = True
             h.update(b"\0" + file.encode() + b"\0" + repr(kept).encode())
-    if not net:
-        # no change to compare (an ATIF run, a session that gave up): only the same session
-        # recorded twice is a duplicate, not every attempt at the task
+    if not changed:
         for ev in trace.events:
             h.update(b"\0" + ev.details.model_dump_json(exclude={"duration_s"}).encode())
     return h.hexdigest()[:32]
