@@ -140,6 +140,11 @@ def test_an_hf_export_needs_a_new_folder(
     assert code == 2
     assert "new or empty directory" in capsys.readouterr().err
     assert (tmp_path / "old.txt").read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    code = main(["--database-url", store, "export", "--layout", "hf", "-o", str(tmp_path / "link")])
+    assert code == 2
+    assert "a symbolic link" in capsys.readouterr().err
     for fmt in ("otel", "jsonl"):  # both splits need one schema: Parquet's
         code = main(
             ["--database-url", store, "export", "--layout", "hf", "--format", fmt, "-o", "x"]

@@ -120,6 +120,8 @@ def cmd_export(args: argparse.Namespace, since: Any, collector: Callable[..., An
         raise UsageError(f"--format {fmt.name} is binary: write it to a file with --output FILE")
     if args.output is not None and not Path(args.output).absolute().parent.is_dir():
         raise UsageError(f"--output {args.output}: no such directory")
+    if hf and Path(args.output).is_symlink():
+        raise UsageError(f"--output {args.output}: a symbolic link; give the folder itself")
     if hf and Path(args.output).exists() and not _empty_dir(Path(args.output)):
         raise UsageError(
             f"--output {args.output}: must be a new or empty directory for --layout hf"
