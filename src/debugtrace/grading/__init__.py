@@ -24,7 +24,7 @@ __all__ = ["GradeError", "GradeOutput", "Grader", "RubricItem", "trace_fingerpri
 RUBRIC = {
     "hypothesis_quality": "Were hypotheses stated before editing, specific and testable?",
     "evidence_gathering": "Were hypotheses tested by commands (reproductions, prints, greps)?",
-    "reproduction": "Was the bug reproduced before the first edit?",
+    "reproduction": "Was the bug reproduced before the first edit to the code (tests aside)?",
     "fix_minimality": "Is the fix small and focused on the cause?",
     "verification": "Were the tests run again after the fix, and did the fix validate?",
     "calibration": "Did the stated confidence match the outcome?",
