@@ -295,6 +295,15 @@ def test_list_shows_one_trace_a_line_newest_first(cli: CLI, trace_id: str, seed:
     assert first_page[-1].startswith("more: --cursor ")
 
 
+def test_list_searches_bug_texts_and_repositories(cli: CLI, trace_id: str, seed: Seed) -> None:
+    def ids(*args: str) -> list[str]:
+        return [i["id"] for i in cli("list", "--json", *args).assert_ok().json()["items"]]
+
+    assert ids("--search", "DIVIDE()", "--developer", "dev_042") == [trace_id]
+    assert ids("--search", "no such bug") == []
+    assert trace_id in ids("--repo-contains", "EXAMPLE", "--by-created")
+
+
 def test_list_on_an_empty_database(cli: CLI) -> None:
     assert cli("list").assert_ok().out == "no traces\n"
 

@@ -254,6 +254,28 @@ def test_list_filters_and_pages_with_a_cursor(client: httpx.Client) -> None:
     assert future.json()["items"] == []
 
 
+def test_list_searches_as_the_dashboard_does(client: httpx.Client) -> None:
+    dev = f"search-{time.monotonic_ns()}"
+    jinja = new_trace(
+        client,
+        developer_id=dev,
+        repo_url="https://github.com/pallets/jinja.git",
+        bug_description="{% include %} ignores 100% of the context",
+    )
+    new_trace(client, developer_id=dev, repo_url="https://github.com/psf/requests")
+
+    def ids(**params: str) -> list[str]:
+        r = client.get("/api/traces", params={"developer_id": dev, **params})
+        assert r.status_code == 200, r.text
+        return [item["id"] for item in r.json()["items"]]
+
+    assert ids(q="INCLUDE") == [jinja]  # any case
+    assert ids(q="100%") == [jinja] and ids(q="1_0%") == []  # % and _ are literal
+    assert ids(repo_contains="Pallets/") == [jinja]
+    assert len(ids(order="created")) == 2
+    assert client.get("/api/traces", params={"order": "random"}).status_code == 422
+
+
 # -- every error code ---------------------------------------------------------------------------
 
 

@@ -171,6 +171,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             status=args.status,
             limit=args.limit,
             cursor=args.cursor,
+            text=args.search,
+            repo_contains=args.repo_contains,
+            order="created" if args.by_created else "id",
         )
     if args.json:
         sys.stdout.write(page.model_dump_json(indent=2) + "\n")
@@ -603,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.add_argument("--developer", metavar="ID")
     sp.add_argument("--repo", metavar="URL")
+    sp.add_argument("--repo-contains", metavar="TEXT", help="repositories whose URL has TEXT")
+    sp.add_argument("--search", metavar="TEXT", help="bug descriptions or ids containing TEXT")
+    sp.add_argument("--by-created", action="store_true", help="order by created_at (imports)")
     sp.add_argument("--status", choices=["open", "queued", "finalizing", "finalized"])
     sp.add_argument("--limit", type=int, default=50)
     sp.add_argument("--cursor", help="next_cursor of the previous page")

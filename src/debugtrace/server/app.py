@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -375,8 +375,13 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
         since: Since = None,  # type: ignore[assignment]
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         cursor: Annotated[str | None, Query(pattern=r"^[0-9a-f]{1,64}$")] = None,
+        q: Annotated[str | None, Query(pattern=_TEXT, max_length=500)] = None,
+        repo_contains: Annotated[str | None, Query(pattern=_TEXT, max_length=4096)] = None,
+        order: Literal["id", "created"] = "id",
     ) -> Response:
-        """Trace summaries, newest first; pass `next_cursor` back as `cursor` for the next page."""
+        """Trace summaries, newest first; pass `next_cursor` back as `cursor` for the next page.
+        `q`: a part of the bug description or id, `repo_contains`: a part of the repository URL
+        (any case; `%` and `_` are literal); `order`: by id (as stored) or by `created_at`."""
         if not who.admin:
             developer_id = who.developer_id
         page = await run_in_threadpool(
@@ -387,6 +392,9 @@ def create_app(settings: Settings | None = None, collector: Collector | None = N
             since=since,
             limit=limit,
             cursor=cursor,
+            text=q,
+            repo_contains=repo_contains,
+            order=order,
         )
         return Response(page.model_dump_json(), media_type=JSON)
 
