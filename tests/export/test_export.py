@@ -265,8 +265,9 @@ def test_an_edit_finalize_could_not_apply_says_so() -> None:
         "tool_call_id": "call_3",
         "content": "failed (calc.py): patch does not apply",
     }
-    # A row ends with the assistant: here a closing turn made from the trace.
-    assert msgs[-1] == {"role": "assistant", "content": "Done: changed calc.py."}
+    # A row ends with the assistant: here a closing turn made from the trace, which no one
+    # wrote, so it is not learned (weight 0).
+    assert msgs[-1] == {"role": "assistant", "content": "Done: changed calc.py.", "weight": 0}
 
 
 def test_no_metadata_gives_the_strict_openai_upload_shape(collector: Collector) -> None:
@@ -277,7 +278,7 @@ def test_no_metadata_gives_the_strict_openai_upload_shape(collector: Collector) 
     assert set(row) == {"messages", "tools"}
     assert row["tools"] == TOOLS
     for m in row["messages"]:
-        assert set(m) <= {"role", "content", "tool_calls", "tool_call_id"}
+        assert set(m) <= {"role", "content", "tool_calls", "tool_call_id", "weight"}
 
 
 # -- filters and the score rule ---------------------------------------------------------------

@@ -186,6 +186,10 @@ def test_only_a_tested_verdict_takes_a_side() -> None:
 def test_the_same_turns_validated_once_and_failed_once_are_no_lesson() -> None:
     # Flaky tests: identical sessions, opposite verdicts.
     assert dpo([attempt("a", FIX, verdict(True)), attempt("b", FIX, verdict(False))]) == []
+    # ... and the same change with turns that differ only in what a command printed
+    noisy = attempt("c", FIX, verdict(False))
+    noisy.events[1].details.output = "1 failed in 0.31s"
+    assert dpo([attempt("a", FIX, verdict(True)), noisy]) == []
 
 
 def test_a_bug_gives_at_most_max_per_side_squared_pairs_from_its_newest_attempts() -> None:

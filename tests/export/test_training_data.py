@@ -245,3 +245,17 @@ def test_duplicates_need_the_same_change_in_the_same_place() -> None:
     tried = sample_trace(events=[EditEvent.new("geo.py", in_area), EditEvent.new("geo.py", undo)])
     other = sample_trace(events=[CommandEvent.new("pytest", output="1 failed", exit_code=1)])
     assert fix_key(tried) != fix_key(other)
+
+
+def test_a_harness_crash_and_a_made_up_closing_turn_are_not_lessons(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    # mini-swe-agent's pvlib run ended on an API error (its "exit" message): not the agent's words
+    rows = export(capsys, store, "--source", "mini-swe-agent", "--no-dedup")
+    said = [m.get("content") or "" for r in rows for m in r["messages"] if m["role"] != "tool"]
+    assert rows and not any("InternalServerError" in text for text in said)
+    # a closing turn debugtrace had to add is context only
+    for row in rows:
+        last = row["messages"][-1]
+        if last["content"].startswith("Done"):
+            assert last["weight"] == 0

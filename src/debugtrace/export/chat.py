@@ -207,7 +207,7 @@ def event_call(
         if found is not None:
             name, args = found
             if scrub is not None:
-                args = {k: scrub.text(v) if isinstance(v, str) else v for k, v in args.items()}
+                args = {k: scrub.value(v) for k, v in args.items()}  # nested values too
         else:
             command, cwd = ev.details.command, ev.details.cwd
             if scrub is not None:
@@ -376,6 +376,8 @@ def chat_messages(
                 if word not in ("error", "interrupted") and text.strip() != word:
                     outcome = text
                 continue
+            if (ev.details.model_extra or {}).get("harness_exit") is not None:
+                continue  # why a harness stopped the run (limits, an API error): not the agent's
             if spoken_by_others(ev):
                 if thoughts:
                     messages.append({"role": "assistant", "content": "\n\n".join(thoughts)})
@@ -409,7 +411,9 @@ def chat_messages(
     if thoughts:
         messages.append({"role": "assistant", "content": "\n\n".join(thoughts)})
     if messages[-1]["role"] != "assistant" or "tool_calls" in messages[-1]:
-        messages.append({"role": "assistant", "content": closing_turn(trace, outcome, scrub)})
+        # made from the trace, not written by the agent: it closes the row, it is not learned
+        closing = closing_turn(trace, outcome, scrub)
+        messages.append({"role": "assistant", "content": closing, "weight": 0})
     return messages
 
 

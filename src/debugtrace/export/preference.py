@@ -52,6 +52,7 @@ from pydantic_core import to_json
 from debugtrace.export import ExportOptions
 from debugtrace.export.chat import JSON_SAFE, chat_messages, chat_tools
 from debugtrace.export.hygiene import Scrub
+from debugtrace.export.select import fix_key
 from debugtrace.model import EditEvent, Trace
 from debugtrace.storage import could_not_test, effective_run
 
@@ -106,6 +107,7 @@ class _PreferenceWriter:
         if not any(m["role"] == "assistant" for m in messages[2:]):
             return  # nothing the agent did
         attempt = {
+            "fix": fix_key(trace),  # the net change: two attempts with the same one pair nothing
             "repo_url": Scrub.home(key[0]),
             "base_commit": key[2],
             "messages": messages,
@@ -156,8 +158,10 @@ def pair(good: dict[str, Any], bad: dict[str, Any]) -> dict[str, Any] | None:
     """The row for two rendered attempts (``{"messages", "tools"}`` each): the prompt is the
     chosen attempt's system and user messages; None when the continuations are the same."""
     chosen, rejected = good["messages"][2:], bad["messages"][2:]
-    if chosen == rejected:
-        return None  # the same turns validated once and failed once: flaky tests, not a lesson
+    if chosen == rejected or good.get("fix") == bad.get("fix"):
+        # the same change validated once and failed once: flaky tests (or a changed
+        # environment), not a lesson; turns that differ only in what commands printed alike
+        return None
     return {
         "prompt": good["messages"][:2],
         "chosen": chosen,
