@@ -357,7 +357,9 @@ def test_the_score_is_the_lowest_grader_unless_one_is_named(
         store["good"],
     ]
     # A later grade by the same grader replaces the earlier one.
-    later = seed(collector, "cy", grades=(grade("heuristic", 1), grade("heuristic", 5)))
+    later = seed(
+        collector, "cy", validated=True, grades=(grade("heuristic", 1), grade("heuristic", 5))
+    )
     assert exported(capsys, collector, "--min-score", "5", "--developer", "cy") == [later]
     # The row's score follows the same rule.
     assert (
@@ -604,6 +606,16 @@ def test_untested_fixes_are_left_out_of_validated_only_and_min_score(
     )
     assert code == 2
     assert "--include-untested only changes --min-score" in capsys.readouterr().err
+
+
+def test_a_graded_trace_no_test_judged_is_left_out_of_min_score_unless_asked(
+    capsys: pytest.CaptureFixture[str], collector: Collector
+) -> None:
+    # an imported session graded by the rubric, never finalized against tests
+    graded = seed(collector, "ivy", grades=(grade("heuristic", 4),))
+    assert exported(capsys, collector, "--developer", "ivy", "--min-score", "3") == []
+    args = ("--developer", "ivy", "--min-score", "3", "--include-untested")
+    assert exported(capsys, collector, *args) == [graded]
 
 
 def test_jsonl_says_could_not_test_with_fix_validated_null(

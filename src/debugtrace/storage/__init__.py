@@ -212,9 +212,8 @@ class VerdictFilter(BaseModel):
     """Conditions on a :class:`Verdict`: the one definition of the result filters, used by
     exports (:meth:`ExportQuery.accepts`) and the dashboard's list.
 
-    A score condition (``min_score``, ``max_score``) also leaves out traces that could not be
-    tested (:attr:`Verdict.untested`): their grades judged a fix nobody could run. Traces that
-    never tried to test (graded imports, finalize with nothing to validate) keep their score.
+    A score condition (``min_score``, ``max_score``) also leaves out traces whose fix no test
+    judged (could not test, never tested: graded imports): their grades judged a fix nobody ran.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -225,14 +224,13 @@ class VerdictFilter(BaseModel):
     untested: bool | None = None
     """True: only traces that could not be tested; False: none of them."""
     min_score: int | None = None
-    """Only scores at least this (ungraded and could-not-test traces never pass)."""
+    """Only scores at least this (ungraded and untested traces never pass)."""
     max_score: int | None = None
-    """Only scores at most this (ungraded and could-not-test traces never pass)."""
+    """Only scores at most this (ungraded and untested traces never pass)."""
     graded: bool = False
     """Only traces with a score (implied by ``min_score`` and ``max_score``)."""
     scored_untested: bool = False
-    """Let traces that could not be tested pass the score conditions on their score (asked for
-    by name: ``--include-untested``)."""
+    """Let untested traces pass the score conditions on their score (``--include-untested``)."""
 
     @property
     def active(self) -> bool:
@@ -252,7 +250,8 @@ class VerdictFilter(BaseModel):
         if self.untested is not None and verdict.untested is not self.untested:
             return False
         scored = self.min_score is not None or self.max_score is not None
-        if scored and verdict.untested and not self.scored_untested:
+        tested = verdict.validated is not None
+        if scored and not tested and not self.scored_untested:
             return False
         if self.graded or scored:
             score = verdict.score
@@ -284,12 +283,12 @@ class ExportQuery(BaseModel):
     among them); never one that could not be tested."""
     min_score: int | None = None
     """Only traces whose score (:meth:`TraceResult.score`) is at least this; ungraded ones and
-    those that could not be tested (:attr:`Verdict.untested`) never."""
+    those no test judged (could not test, or never tested) never."""
     grader: str | None = None
     """Score by this grader alone, and only traces it graded."""
     include_untested: bool = False
-    """With ``min_score``: also traces that could not be tested, on their score (graded as such:
-    the heuristic grader caps them at 3)."""
+    """With ``min_score``: also traces no test judged, on their score (the heuristic grader caps
+    them at 3)."""
     page_size: int = Field(200, ge=1, le=1000)
     """How many traces a backend reads at a time: memory against round trips."""
 

@@ -26,8 +26,8 @@ def export_conditions(query: ExportQuery) -> list[Any]:
     if query.validated_only:
         conds.append(traces.c.validated.is_(True))
     if query.min_score is not None:
-        if not query.include_untested:
-            conds.append(traces.c.untested.is_not(True))
+        if not query.include_untested:  # a test verdict: validated true or false
+            conds.append(traces.c.validated.is_not(None))
         if query.grader is None:  # the column holds the score of every grader together
             conds.append(traces.c.score >= query.min_score)
     if query.min_score is not None or query.grader is not None:
