@@ -29,6 +29,9 @@ from debugtrace.grading.heuristic import is_test_file, says_output_is_wrong
         "spec/version_spec.rb",
         "lib\\tests\\test_version.py",  # Windows separators
         "./tests/test_version.py",
+        "polls/tests.py",  # Django's layout
+        "lib/VersionTest.java",  # JUnit names outside src/test
+        "app/VersionIT.java",
     ],
 )
 def test_test_files(path: str) -> None:
@@ -47,6 +50,9 @@ def test_test_files(path: str) -> None:
         "latest_version.py",
         "packaging/semver.spec",  # an RPM spec, not *.spec.*
         "src/attest.go",
+        "polls/models.py",
+        "src/main/java/org/example/Contest.java",
+        "src/main/java/org/example/TestUtils.java",
     ],
 )
 def test_source_files(path: str) -> None:

@@ -54,11 +54,13 @@ _TEST_ROOTS = frozenset({"test", "spec"})
 directory (Maven's and Gradle's ``src/test/``); elsewhere ``test`` is often shipped code
 (``django/test/``)."""
 _TEST_NAME = re.compile(
-    r"^test_.+\.py$|^conftest\.py$|_test\.(?:py|go)$|_spec\.rb$|\.test\.[cm]?[jt]sx?$|\.spec\.[^.]+$"
+    r"^test_.+\.py$|^tests?\.py$|^conftest\.py$|_test\.(?:py|go)$|_spec\.rb$"
+    r"|\.test\.[cm]?[jt]sx?$|\.spec\.[^.]+$|[A-Z]\w*(?:Test|Tests|IT)\.(?:java|kt)$"
 )
-"""File names that are tests: ``test_*.py``, ``conftest.py``, ``*_test.py``, ``*_test.go``,
-``*_spec.rb``, ``*.test.js`` (``.ts``, ``.jsx``, ``.tsx``, ``.mjs``, ``.cjs``, ...),
-``*.spec.*``."""
+"""File names that are tests: ``test_*.py``, Django's ``tests.py``, ``conftest.py``,
+``*_test.py``, ``*_test.go``, ``*_spec.rb``, ``*.test.js`` (``.ts``, ``.jsx``, ``.tsx``,
+``.mjs``, ``.cjs``, ...), ``*.spec.*``, JUnit's ``FooTest.java`` / ``FooTests.kt`` /
+``FooIT.java``."""
 
 
 def is_test_file(path: str) -> bool:
@@ -66,9 +68,9 @@ def is_test_file(path: str) -> bool:
 
     A test file is one under a ``tests/``, ``__tests__/`` or ``testdata/`` directory (at any
     depth), under a ``test/`` or ``spec/`` directory at the top or right under ``src/``
-    (``src/test/java/...``), or one named ``test_*.py``, ``conftest.py``, ``*_test.py``,
-    ``*_test.go``, ``*_spec.rb``, ``*.test.js`` / ``.ts`` / ``.jsx`` / ``.tsx`` / ``.mjs`` /
-    ``.cjs``, or ``*.spec.*``. Names are compared case-sensitively.
+    (``src/test/java/...``), or one named as :data:`_TEST_NAME` says (``test_*.py``,
+    ``tests.py``, ``*_test.go``, ``*.test.ts``, ``FooTest.java``...). Names are compared
+    case-sensitively.
     """
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     if not parts:
