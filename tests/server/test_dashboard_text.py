@@ -22,6 +22,10 @@ from debugtrace.server.dashboard.text import bug_title, is_cost_key, money
         # Identifiers keep their underscores and stars; HTML stays text (the page escapes it).
         ("test_divide_by_zero fails for a*b*c", "test_divide_by_zero fails for a*b*c"),
         ("window.__pwned = 1 <img src=x>", "window.__pwned = 1 <img src=x>"),
+        # Python's dunders stay, in code spans or not; a fence's language line is no title.
+        ("`__init__` ignores kwargs", "__init__ ignores kwargs"),
+        ("__init__ ignores **kwargs** and Foo.__eq__", "__init__ ignores kwargs and Foo.__eq__"),
+        ("```python\nparse('1.0') returns None", "parse('1.0') returns None"),
         ("  spaced\tout  ", "spaced out"),
         ("", ""),
         (None, ""),

@@ -27,6 +27,10 @@ _EM_UNDERSCORE = re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _CODE = re.compile(r"(`+)(.+?)\1")
 _CLOSING_HASHES = re.compile(r"\s+#+\s*$")
+_FENCE = re.compile(r"\s{0,3}(?:```|~~~)")
+_IDENTIFIER = re.compile(r"\w+")
+_SPAN = "\x00{}\x00"
+"""Where a code span waits while emphasis is stripped (its text is code: ``__init__`` stays)."""
 
 
 def bug_title(text: str | None, width: int = 120) -> str:
@@ -35,21 +39,37 @@ def bug_title(text: str | None, width: int = 120) -> str:
     line, cut to ``width`` characters with an ellipsis."""
     line = ""
     for candidate in (text or "").splitlines():
-        if not _MARKUP_ONLY.fullmatch(candidate):
+        if not _MARKUP_ONLY.fullmatch(candidate) and not _FENCE.match(candidate):
             line = candidate
             break
     line = _BLOCK_PREFIX.sub("", line, count=1)
     line = _CLOSING_HASHES.sub("", line)
-    line = _CODE.sub(lambda m: m.group(2).strip(), line)
+    spans: list[str] = []
+
+    def aside(m: re.Match[str]) -> str:
+        spans.append(m.group(2).strip())
+        return _SPAN.format(len(spans) - 1)
+
+    line = _CODE.sub(aside, line.replace("\x00", ""))
     line = _IMAGE.sub(r"\1", line)
     line = _LINK.sub(r"\1", line)
     line = _AUTOLINK.sub(r"\1", line)
-    for pattern in (_STRONG, _STRIKE):
-        line = pattern.sub(lambda m: m.group(m.lastindex or 0), line)
+    line = _STRONG.sub(_unless_dunder, line)
+    line = _STRIKE.sub(lambda m: m.group(1), line)
     line = _EM_STAR.sub(r"\1", line)
-    line = _EM_UNDERSCORE.sub(r"\1", line)
+    line = _EM_UNDERSCORE.sub(_unless_dunder, line)
+    line = re.sub("\x00(\\d+)\x00", lambda m: spans[int(m.group(1))], line)
     flat = " ".join(line.split())
     return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+
+
+def _unless_dunder(m: re.Match[str]) -> str:
+    """Strong emphasis, unless ``__`` wraps a bare name (``__init__``): titles name Python's
+    dunders far more often than they embolden a word with underscores."""
+    inner = m.group(m.lastindex or 0)
+    if m.group(0).startswith("__") and _IDENTIFIER.fullmatch(m.group(0).strip("_")):
+        return m.group(0)
+    return inner
 
 
 def money(value: object) -> str:
