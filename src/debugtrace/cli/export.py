@@ -147,7 +147,8 @@ def cmd_export(args: argparse.Namespace, since: Any, collector: Callable[..., An
     duplicates: list[str] = []
     with collector(args) as c:
         total = None
-        if sys.stderr.isatty():
+        # a total only when storage can count what passes (not the trace-level filters)
+        if sys.stderr.isatty() and not (args.repo or args.source or args.model or dedup):
             total = c.count_traces(c.export_query(**filters))
             if args.limit is not None:
                 total = min(total, args.limit)
