@@ -261,7 +261,11 @@ def dataset_card(
         "- `messages`: system, user (the repository, base commit and bug), then assistant turns "
         "(text and `tool_calls`) and `tool` results; the last turn is the assistant's. Paths are "
         "relative to the repository; diffs are unified diffs without git's header lines.",
-        "- `tools`: the JSON Schemas of the tools the calls use (JSON text).",
+        "- `weight` on an assistant message: 0 for a turn kept as context only (an edit later "
+        "undone, the closing turn debugtrace added), as OpenAI's fine-tuning reads it; trainers "
+        "that ignore it (TRL's SFT) need the mask made from it.",
+        "- `tools`: the JSON Schemas of the tools the calls use, as JSON text (`json.loads` it "
+        "for a chat template); a call's `arguments` are JSON text, as in OpenAI's format.",
         "- the verdict: `fix_validated` (the tests before and after the edits), "
         "`could_not_test` (why there is none), `fail_to_pass`; `score` (1-5) and the grades.",
         "",
