@@ -259,3 +259,31 @@ def test_a_harness_crash_and_a_made_up_closing_turn_are_not_lessons(
         last = row["messages"][-1]
         if last["content"].startswith("Done"):
             assert last["weight"] == 0
+
+
+def test_the_rules_checker_catches_what_openai_refuses() -> None:
+    # the checker the tests above rely on, shown failing on rows that break each rule
+    from debugtrace.export.chat import TOOLS
+
+    def call(cid: str, name: str, args: str) -> dict[str, Any]:
+        fn = {"name": name, "arguments": args}
+        return {
+            "role": "assistant",
+            "tool_calls": [{"id": cid, "type": "function", "function": fn}],
+        }
+
+    head = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    end = [{"role": "assistant", "content": "done"}]
+    answer = {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+    ok = {"messages": [*head, call("c1", "run_command", '{"command": "ls"}'), answer, *end]}
+    assert problems({**ok, "tools": TOOLS}) == []
+    broken = {
+        "unanswered": [*head, call("c1", "run_command", '{"command": "ls"}'), *end],
+        "not JSON": [*head, call("c1", "run_command", "ls -la"), answer, *end],
+        "schema": [*head, call("c1", "run_command", '{"cmd": "ls"}'), answer, *end],
+        "unknown tool": [*head, call("c1", "rm_rf", "{}"), answer, *end],
+        "ends on a tool": [*head, call("c1", "run_command", '{"command": "ls"}'), answer],
+        "weight on user": [*head, {"role": "user", "content": "x", "weight": 0}, *end],
+    }
+    for why, messages in broken.items():
+        assert problems({"messages": messages, "tools": TOOLS}), why
