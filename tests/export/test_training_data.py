@@ -287,3 +287,14 @@ def test_the_rules_checker_catches_what_openai_refuses() -> None:
     }
     for why, messages in broken.items():
         assert problems({"messages": messages, "tools": TOOLS}), why
+
+
+def test_dpo_says_how_many_pairs_it_wrote_and_why_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    # the fixtures hold one attempt per bug, so there is nothing to pair: the CLI says why
+    out = tmp_path / "pairs.jsonl"
+    capsys.readouterr()
+    assert main(["--database-url", store, "export", "--format", "dpo", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "0 preference pairs\na pair needs two traces of one bug" in err

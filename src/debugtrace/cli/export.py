@@ -182,6 +182,16 @@ def cmd_export(args: argparse.Namespace, since: Any, collector: Callable[..., An
         f"exported {n} trace{'' if n == 1 else 's'}{where}{skipped if duplicates else ''}",
         file=sys.stderr,
     )
+    if fmt.name == "dpo" and args.output is not None:
+        with open(args.output, "rb") as f:
+            pairs = sum(1 for _ in f)
+        print(f"{pairs} preference pair{'' if pairs == 1 else 's'}", file=sys.stderr)
+        if not pairs:
+            print(
+                "a pair needs two traces of one bug (same repository, bug and commit): one "
+                "validated, one tested and not validated",
+                file=sys.stderr,
+            )
     return 0
 
 
