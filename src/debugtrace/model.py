@@ -420,3 +420,8 @@ class Trace(BaseModel):
     """Held-out tests to validate the fix against (finalize ``--test-patch`` overrides)."""
     result: TraceResult = Field(default_factory=TraceResult)
     """What finalize found: stages, per-edit status, test validation, grades."""
+
+    def numbered(self) -> list[tuple[int, Event]]:
+        """Each event with its ``seq``, or its 1-based position where storage has not numbered
+        it yet: how the exports name calls (``call_<seq>``) and find an edit's result."""
+        return [(ev.seq if ev.seq is not None else i, ev) for i, ev in enumerate(self.events, 1)]

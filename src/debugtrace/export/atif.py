@@ -58,7 +58,7 @@ def to_atif(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any
     thoughts: list[str] = []
     channel: list[str] = []  # the model's reasoning channel (reasoning_content)
     calls: set[tuple[str, Any]] = set()
-    for i, ev in enumerate(trace.events, start=1):
+    for seq, ev in trace.numbered():
         if isinstance(ev, ReasoningEvent):
             extra = ev.details.model_extra or {}
             if extra.get("speaker") == "user":
@@ -83,7 +83,6 @@ def to_atif(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any
             continue
         if isinstance(ev, CommandEvent) and agent_tool(ev.details) is not None:
             calls |= call_ids(ev)
-        seq = ev.seq if ev.seq is not None else i
         name, args, content = event_call(ev, applied, seq, options.max_output_bytes)
         if isinstance(ev, CommandEvent):
             extra = ev.details.model_extra or {}

@@ -363,10 +363,10 @@ def chat_messages(
         dead = dead_ends(trace) if clean else {}
     # an agent's edit call stands for the edit events restating it: masked with them
     dead_calls: set[tuple[str, Any]] = set()
-    for i, ev in enumerate(trace.events, start=1):
-        if isinstance(ev, EditEvent) and (ev.seq if ev.seq is not None else i) in dead:
+    for seq, ev in trace.numbered():
+        if isinstance(ev, EditEvent) and seq in dead:
             dead_calls |= call_ids(ev)
-    for i, ev in enumerate(trace.events, start=1):
+    for seq, ev in trace.numbered():
         if isinstance(ev, ReasoningEvent):
             text = scrub.text(ev.details.text) if scrub is not None else ev.details.text
             if ev.details.reasoning_type == "outcome":
@@ -390,7 +390,6 @@ def chat_messages(
             continue
         if isinstance(ev, CommandEvent) and agent_tool(ev.details) is not None:
             calls |= call_ids(ev)
-        seq = ev.seq if ev.seq is not None else i
         call_id = f"call_{seq}"
         name, args, content = event_call(ev, applied, seq, max_output_bytes, scrub)
         call: dict[str, Any] = {"role": "assistant"}

@@ -115,8 +115,7 @@ def to_otlp(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any
     if trace.events:
         start = trace.events[0].timestamp
         end = start
-    for i, ev in enumerate(trace.events, start=1):
-        seq = ev.seq if ev.seq is not None else i
+    for seq, ev in trace.numbered():
         ev_end = ev.timestamp
         if isinstance(ev, ReasoningEvent):
             d = ev.details

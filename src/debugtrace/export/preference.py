@@ -192,7 +192,7 @@ def merge_tools(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _provenance(trace: Trace, grader: str | None) -> dict[str, Any]:
     result = effective_run(trace.result)
     v = result.validation
-    seqs = [ev.seq if ev.seq is not None else i for i, ev in enumerate(trace.events, start=1)]
+    seqs = [seq for seq, _ in trace.numbered()]
     return {
         "trace_id": trace.id,
         "developer_id": trace.developer_id,

@@ -135,11 +135,7 @@ def _independent(edits: list[tuple[int, EditEvent]]) -> bool:
 
 
 def _edit_events(trace: Trace) -> list[tuple[int, EditEvent]]:
-    return [
-        (ev.seq if ev.seq is not None else i, ev)
-        for i, ev in enumerate(trace.events, start=1)
-        if isinstance(ev, EditEvent)
-    ]
+    return [(seq, ev) for seq, ev in trace.numbered() if isinstance(ev, EditEvent)]
 
 
 @dataclass
