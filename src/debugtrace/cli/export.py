@@ -110,22 +110,19 @@ def cmd_export(args: argparse.Namespace, since: Any, collector: Callable[..., An
         fmt = get_format(args.format or ("parquet" if hf else "jsonl"))
     except ExportError as exc:
         raise UsageError(str(exc)) from None
-    if hf and fmt.name != "parquet":
-        raise UsageError(
-            f"--layout hf writes parquet, not --format {fmt.name} (both splits need one schema)"
-        )
     if hf and args.output is None:
         raise UsageError("--layout hf writes a dataset folder: give it with --output DIR")
     if args.output is None and fmt.binary and sys.stdout.isatty():
         raise UsageError(f"--format {fmt.name} is binary: write it to a file with --output FILE")
     if args.output is not None and not Path(args.output).absolute().parent.is_dir():
         raise UsageError(f"--output {args.output}: no such directory")
-    if hf and Path(args.output).is_symlink():
-        raise UsageError(f"--output {args.output}: a symbolic link; give the folder itself")
-    if hf and Path(args.output).exists() and not _empty_dir(Path(args.output)):
-        raise UsageError(
-            f"--output {args.output}: must be a new or empty directory for --layout hf"
-        )
+    if hf:
+        from debugtrace.export.hf import check_target
+
+        try:
+            check_target(fmt.name, args.output)
+        except ExportError as exc:
+            raise UsageError(str(exc)) from None
     if args.max_output < 1:
         raise UsageError(f"--max-output {args.max_output}: must be at least 1 byte")
     if args.limit is not None and args.limit < 1:
@@ -193,7 +190,3 @@ def cmd_export(args: argparse.Namespace, since: Any, collector: Callable[..., An
                 file=sys.stderr,
             )
     return 0
-
-
-def _empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(path.iterdir())

@@ -293,7 +293,10 @@ def trace_model(trace: Trace) -> str | None:
 
 
 def chat_metadata(
-    trace: Trace, grader: str | None = None, dead: dict[int, str] | None = None
+    trace: Trace,
+    grader: str | None = None,
+    dead: dict[int, str] | None = None,
+    scrub: Scrub | None = None,
 ) -> dict[str, Any]:
     """Who, where, what the tests said and the grades; ``score`` follows
     :meth:`debugtrace.results.TraceResult.score` (``grader``'s, else the lowest).
@@ -333,7 +336,7 @@ def chat_metadata(
         "dead_ends": {
             str(seq): why for seq, why in (dead if dead is not None else dead_ends(trace)).items()
         },
-        "trace_metadata": Scrub(trace).value(trace.metadata),
+        "trace_metadata": (scrub or Scrub(trace)).value(trace.metadata),
     }
 
 
@@ -343,14 +346,16 @@ def chat_messages(
     *,
     clean: bool = True,
     dead: dict[int, str] | None = None,
+    scrub: Scrub | None = None,
 ) -> list[dict[str, Any]]:
     """The conversation: system, user, then the events as assistant and tool messages, ending
     with an assistant turn. ``clean`` (the default) renders it as a training row has it: host
     paths relative, diffs without git's header lines, debugtrace's own flags out
     (:mod:`debugtrace.export.hygiene`), and the assistant turn of each dead-end edit
     (:func:`debugtrace.export.steps.dead_ends`, or ``dead``) carries OpenAI's ``"weight": 0``:
-    kept as context, not learned. ``clean=False`` renders it as recorded."""
-    scrub = Scrub(trace) if clean else None
+    kept as context, not learned. ``clean=False`` renders it as recorded. ``dead`` and
+    ``scrub``, when the caller has them already, are not made again."""
+    scrub = (scrub or Scrub(trace)) if clean else None
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": user_message(trace, scrub)},
@@ -438,13 +443,13 @@ def closing_turn(trace: Trace, outcome: str | None = None, scrub: Scrub | None =
 def to_chat(trace: Trace, options: ExportOptions | None = None) -> dict[str, Any]:
     """The trace as one fine-tuning row: ``{"messages", "tools"[, "metadata"]}``."""
     options = options or ExportOptions()
-    dead = dead_ends(trace)
+    dead, scrub = dead_ends(trace), Scrub(trace)
     row: dict[str, Any] = {
-        "messages": chat_messages(trace, options.max_output_bytes, dead=dead),
+        "messages": chat_messages(trace, options.max_output_bytes, dead=dead, scrub=scrub),
         "tools": chat_tools(trace),
     }
     if options.metadata:
-        row["metadata"] = chat_metadata(trace, options.grader, dead)
+        row["metadata"] = chat_metadata(trace, options.grader, dead, scrub)
         row["metadata"]["n_tokens"] = (
             token_count(row["messages"], row["tools"]) if options.tokens else None
         )

@@ -36,9 +36,8 @@ from debugtrace.export import ExportOptions, get_format
 from debugtrace.export.chat import trace_source
 from debugtrace.export.select import repo_key
 from debugtrace.model import Trace
-from debugtrace.storage import Verdict
 
-__all__ = ["SPLITS", "SplitStats", "export_hf", "split_of"]
+__all__ = ["SPLITS", "SplitStats", "check_target", "export_hf", "split_of"]
 
 SPLITS = ("train", "test")
 SplitBy = Literal["repo", "source"]
@@ -64,19 +63,19 @@ class SplitStats:
     counted: int = 0
     """Rows whose tokens were counted."""
 
-    def add(self, trace: Trace, group: str, n_tokens: int | None, grader: str | None) -> None:
+    def add(self, row: dict[str, Any], group: str) -> None:
+        """Count one Parquet row (:func:`debugtrace.export.parquet.row`) of the group."""
         self.rows += 1
         self.groups.add(group)
-        self.sources[trace_source(trace) or "unknown"] += 1
-        self.models[str(trace.metadata.get("model") or "unknown")] += 1
-        verdict = Verdict.of(trace.result, grader)
-        if verdict.validated is not None:
-            self.verdicts["validated" if verdict.validated else "not validated"] += 1
+        self.sources[row["source"] or "unknown"] += 1
+        self.models[row["model"] or "unknown"] += 1
+        if row["fix_validated"] is not None:
+            self.verdicts["validated" if row["fix_validated"] else "not validated"] += 1
         else:
-            self.verdicts["could not test" if verdict.untested else "no verdict"] += 1
-        self.scores[str(verdict.score) if verdict.score is not None else "ungraded"] += 1
-        if n_tokens is not None:
-            self.tokens += n_tokens
+            self.verdicts["could not test" if row["could_not_test"] else "no verdict"] += 1
+        self.scores[str(row["score"]) if row["score"] is not None else "ungraded"] += 1
+        if row["n_tokens"] is not None:
+            self.tokens += row["n_tokens"]
             self.counted += 1
 
 
@@ -99,16 +98,10 @@ def export_hf(
     fraction outside 0-1."""
     from debugtrace.export import tokens
 
-    if format != "parquet":
-        raise ExportError(
-            f"--layout hf writes parquet, not {format}: both splits need one schema, which "
-            "JSON Lines do not carry"
-        )
+    check_target(format, directory)
     if not 0 <= test_fraction <= 1:
         raise ExportError(f"--test-fraction {test_fraction}: must be between 0 and 1")
     target = Path(directory)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ExportError(f"--output {target}: must be a new or empty directory for --layout hf")
     fmt = get_format(format)
     options = options or ExportOptions()
     module = importlib.import_module(f"debugtrace.export.{fmt.module}")
@@ -133,7 +126,7 @@ def export_hf(
                     writers[split] = module.writer(streams[split], options)
                 row = module.row(trace, options)
                 writers[split].write_row(row)
-                stats[split].add(trace, group, row["n_tokens"], options.grader)
+                stats[split].add(row, group)
                 n += 1
                 if progress is not None:
                     progress(n)
@@ -156,6 +149,21 @@ def export_hf(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return stats
+
+
+def check_target(format: str, directory: str | os.PathLike[str]) -> None:
+    """Raise ``ExportError`` unless ``format`` is parquet and ``directory`` a new or empty folder
+    (not a symbolic link): what :func:`export_hf` writes, checked before any trace is read."""
+    if format != "parquet":
+        raise ExportError(
+            f"--layout hf writes parquet, not --format {format}: both splits need one schema, "
+            "which JSON Lines do not carry"
+        )
+    target = Path(directory)
+    if target.is_symlink():
+        raise ExportError(f"--output {target}: a symbolic link; give the folder itself")
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ExportError(f"--output {target}: must be a new or empty directory for --layout hf")
 
 
 def _file_name(split: str, format: str) -> str:

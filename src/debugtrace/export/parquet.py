@@ -25,6 +25,7 @@ from pydantic_core import to_json
 from debugtrace.export import ExportOptions
 from debugtrace.export.chat import (
     JSON_SAFE,
+    base_commit,
     bug_text,
     chat_messages,
     chat_tools,
@@ -109,9 +110,9 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
             failed += 1
     result = effective_run(trace.result)
     v = result.validation
-    messages = chat_messages(trace, options.max_output_bytes)
-    tools = chat_tools(trace)
     scrub = Scrub(trace)
+    messages = chat_messages(trace, options.max_output_bytes, scrub=scrub)
+    tools = chat_tools(trace)
     return {
         "trace_id": trace.id,
         "developer_id": trace.developer_id,
@@ -119,7 +120,7 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
         "bug_description": bug_text(trace, scrub),
         "source": trace_source(trace),
         "model": trace_model(trace),
-        "base_commit": trace.base_commit or (v.base_sha if v is not None else None),
+        "base_commit": base_commit(trace),
         "branch": trace.branch,
         "status": trace.status,
         "created_at": trace.created_at,
