@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 from pydantic_core import to_json
 
 from debugtrace.export import ExportOptions, JsonLines
-from debugtrace.export.hygiene import Scrub, strip_git_headers
+from debugtrace.export.hygiene import Scrub, home, strip_git_headers
 from debugtrace.export.steps import dead_ends
 from debugtrace.model import (
     CommandDetails,
@@ -310,7 +310,7 @@ def chat_metadata(
     return {
         "trace_id": trace.id,
         "developer_id": trace.developer_id,
-        "repo_url": Scrub.home(trace.repo_url),
+        "repo_url": home(trace.repo_url),
         "base_commit": base_commit(trace),
         "branch": trace.branch,
         "source": trace_source(trace),

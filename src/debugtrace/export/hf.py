@@ -60,8 +60,6 @@ class SplitStats:
     verdicts: Counter[str] = field(default_factory=Counter)
     scores: Counter[str] = field(default_factory=Counter)
     tokens: int = 0
-    counted: int = 0
-    """Rows whose tokens were counted."""
 
     def add(self, row: dict[str, Any], group: str) -> None:
         """Count one Parquet row (:func:`debugtrace.export.parquet.row`) of the group."""
@@ -74,9 +72,7 @@ class SplitStats:
         else:
             self.verdicts["could not test" if row["could_not_test"] else "no verdict"] += 1
         self.scores[str(row["score"]) if row["score"] is not None else "ungraded"] += 1
-        if row["n_tokens"] is not None:
-            self.tokens += row["n_tokens"]
-            self.counted += 1
+        self.tokens += row["n_tokens"] or 0
 
 
 def export_hf(
@@ -110,7 +106,7 @@ def export_hf(
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
     try:
         (work / "data").mkdir()
-        files = {name: work / "data" / _file_name(name, format) for name in SPLITS}
+        files = {name: work / "data" / f"{name}-00000-of-00001.parquet" for name in SPLITS}
         streams = {name: files[name].open("wb") for name in SPLITS}
         writers: dict[str, Any] = {}
         n = 0
@@ -164,10 +160,6 @@ def check_target(format: str, directory: str | os.PathLike[str]) -> None:
         raise ExportError(f"--output {target}: a symbolic link; give the folder itself")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ExportError(f"--output {target}: must be a new or empty directory for --layout hf")
-
-
-def _file_name(split: str, format: str) -> str:
-    return f"{split}-00000-of-00001.parquet"
 
 
 def _cell(value: object, limit: int = 80) -> str:

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from debugtrace.model import CommandEvent, Trace
 from debugtrace.textutil import strip_debugtrace_flags
 
-__all__ = ["Scrub", "strip_git_headers"]
+__all__ = ["Scrub", "home", "strip_git_headers"]
 
 # git's extended header lines: what `git apply` reads, not what a unified diff says
 _GIT_HEADER = re.compile(
@@ -130,11 +130,6 @@ class Scrub:
             return None
         out = self.text(cwd)
         return None if out in (".", "") else out
-
-    @staticmethod
-    def home(text: str) -> str:
-        """:func:`home`: a row's metadata keeps the repository's path, not the user's name."""
-        return home(text)
 
     def value(self, value: object) -> object:
         """A JSON value (the trace's metadata) with :meth:`text` applied to every string."""

@@ -33,7 +33,7 @@ from debugtrace.export.chat import (
     trace_model,
     trace_source,
 )
-from debugtrace.export.hygiene import Scrub
+from debugtrace.export.hygiene import Scrub, home
 from debugtrace.model import Trace
 from debugtrace.storage import could_not_test, effective_run
 
@@ -116,7 +116,7 @@ def row(trace: Trace, options: ExportOptions) -> dict[str, Any]:
     return {
         "trace_id": trace.id,
         "developer_id": trace.developer_id,
-        "repo_url": Scrub.home(trace.repo_url),
+        "repo_url": home(trace.repo_url),
         "bug_description": bug_text(trace, scrub),
         "source": trace_source(trace),
         "model": trace_model(trace),

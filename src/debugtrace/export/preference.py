@@ -51,7 +51,7 @@ from pydantic_core import to_json
 
 from debugtrace.export import ExportOptions
 from debugtrace.export.chat import JSON_SAFE, chat_messages, chat_tools
-from debugtrace.export.hygiene import Scrub
+from debugtrace.export.hygiene import home
 from debugtrace.export.select import fix_key
 from debugtrace.model import EditEvent, Trace
 from debugtrace.storage import could_not_test, effective_run
@@ -108,7 +108,7 @@ class _PreferenceWriter:
             return  # nothing the agent did
         attempt = {
             "fix": fix_key(trace),  # the net change: two attempts with the same one pair nothing
-            "repo_url": Scrub.home(key[0]),
+            "repo_url": home(key[0]),
             "base_commit": key[2],
             "messages": messages,
             "tools": chat_tools(trace),

@@ -88,11 +88,6 @@ class Selection:
     duplicates: list[str] = field(default_factory=list)
     """The ids of the traces :meth:`apply` left out as duplicates."""
 
-    @property
-    def active(self) -> bool:
-        """Whether any filter is set."""
-        return bool(self.repo or self.source or self.model or self.dedup or self.limit)
-
     def accepts(self, trace: Trace) -> bool:
         """Whether ``trace`` passes the repository, source and model filters."""
         if self.repo and self.repo.lower() not in trace.repo_url.lower():
