@@ -40,7 +40,12 @@ def list_conditions(query: TraceQuery) -> list[Any]:
         conds.append(traces.c.repo_url.ilike(contains_pattern(query.repo_contains), escape=ESCAPE))
     if query.cursor:
         if query.order == "created":  # keyset on (created_at, id), from the cursor's own row
-            at = select(traces.c.created_at).where(traces.c.id == query.cursor).scalar_subquery()
+            row = select(traces.c.created_at).where(traces.c.id == query.cursor)
+            if query.developer_id is not None:
+                # only a cursor from this listing: another developer's trace id would say that
+                # trace exists, and when (an unknown cursor gives an empty page)
+                row = row.where(traces.c.developer_id == query.developer_id)
+            at = row.scalar_subquery()
             conds.append(
                 or_(
                     traces.c.created_at < at,
